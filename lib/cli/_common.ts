@@ -1,0 +1,210 @@
+/** Pieces every CLI command shares: connection flags, the environment to use, error reporting. */
+
+import type { ParseArgsConfig } from "node:util";
+import type { Environment, Logger } from "../environment.ts";
+import {
+  FileError,
+  NotFound,
+  SshConnectError,
+  SshConnectionLost,
+  UsageError,
+  YonderError,
+} from "../errors.ts";
+import { LocalEnvironment } from "../local_environment.ts";
+import { SshEnvironment, type SshEnvironmentOptions } from "../ssh/environment.ts";
+
+/** Exit codes (see the README). */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  timeout: 124,
+  policy: 77,
+  connection: 255,
+} as const;
+
+/** Where a command writes; tests pass their own. */
+export interface Io {
+  /** Writes bytes to stdout. */
+  stdout(bytes: Uint8Array): Promise<void>;
+  /** Writes bytes to stderr. */
+  stderr(bytes: Uint8Array): Promise<void>;
+  /** The process environment. */
+  env(name: string): string | undefined;
+  /** Local stdin, for `--stdin`. */
+  stdin(): ReadableStream<Uint8Array>;
+  /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
+  onSignal(handler: (signal: "SIGINT" | "SIGTERM") => void): () => void;
+}
+
+const enc = new TextEncoder();
+
+/** The real process's stdio. */
+export const denoIo: Io = {
+  async stdout(bytes) {
+    await writeAll(Deno.stdout, bytes);
+  },
+  async stderr(bytes) {
+    await writeAll(Deno.stderr, bytes);
+  },
+  env: (name) => Deno.env.get(name),
+  stdin: () => Deno.stdin.readable,
+  onSignal(handler) {
+    if (Deno.build.os === "windows") {
+      const h = () => handler("SIGINT");
+      Deno.addSignalListener("SIGINT", h);
+      return () => Deno.removeSignalListener("SIGINT", h);
+    }
+    const int = () => handler("SIGINT");
+    const term = () => handler("SIGTERM");
+    Deno.addSignalListener("SIGINT", int);
+    Deno.addSignalListener("SIGTERM", term);
+    return () => {
+      Deno.removeSignalListener("SIGINT", int);
+      Deno.removeSignalListener("SIGTERM", term);
+    };
+  },
+};
+
+async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
+  let at = 0;
+  while (at < bytes.length) at += await w.write(bytes.subarray(at));
+}
+
+/** Prints `text` on stderr. */
+export function say(io: Io, text: string): Promise<void> {
+  return io.stderr(enc.encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+/** parseArgs options for the connection flags every remote command takes. */
+export const CONNECTION_FLAGS = {
+  remote: { type: "string", short: "r" },
+  identity: { type: "string", short: "i" },
+  port: { type: "string", short: "p" },
+  config: { type: "string", short: "F" },
+  jump: { type: "string", short: "J", multiple: true },
+  option: { type: "string", short: "o", multiple: true },
+  "known-hosts": { type: "string" },
+  "strict-host-key": { type: "boolean" },
+  "connect-timeout": { type: "string" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+/** Help text for the connection flags. */
+export const CONNECTION_HELP = `Connection:
+  -r, --remote TARGET       ssh://user@host:port/path, user@host, user@host:/path, [v6]:port or an
+                            ssh_config alias (default: $YONDER_REMOTE; none: run locally)
+  -i, --identity FILE       private key (sets IdentitiesOnly=yes)
+  -p, --port PORT           port, when the target has none
+  -F, --config FILE         ssh_config file
+  -J, --jump HOST           jump host (repeat for a chain)
+  -o KEY=VALUE              extra ssh option (repeatable)
+      --known-hosts FILE    known_hosts file to use
+      --strict-host-key     require a known host key (default: trust on first use, refuse changes)
+      --connect-timeout SEC connect timeout (default 10)
+  -v                        yonder's debug lines on stderr; -vv also ssh's own (-v)`;
+
+type ConnValues = {
+  remote?: string | undefined;
+  identity?: string | undefined;
+  port?: string | undefined;
+  config?: string | undefined;
+  jump?: string[] | undefined;
+  option?: string[] | undefined;
+  "known-hosts"?: string | undefined;
+  "strict-host-key"?: boolean | undefined;
+  "connect-timeout"?: string | undefined;
+  verbose?: boolean[] | undefined;
+};
+
+/** Parses a whole number flag; throws {@linkcode UsageError}. */
+export function intFlag(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`Invalid --${name} "${value}": expected a whole number ${min}-${max}`);
+  }
+  return Number(value);
+}
+
+/** Parses a seconds flag (fractions allowed); throws {@linkcode UsageError}. */
+export function secondsFlag(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`Invalid --${name} "${value}": expected a positive number of seconds`);
+  }
+  return n;
+}
+
+/** A logger that prints `yonder: debug: …` lines when verbose. */
+export function debugLogger(io: Io, level: number): Logger {
+  if (level === 0) return () => {};
+  return (line) => {
+    say(io, `yonder: debug: ${line}`);
+  };
+}
+
+/** Opens the environment the flags select: SSH when a target is given, else local. */
+export async function openEnvironment(
+  io: Io,
+  v: ConnValues,
+): Promise<Environment> {
+  const level = v.verbose?.length ?? 0;
+  const logger = debugLogger(io, level);
+  const target = v.remote ?? io.env("YONDER_REMOTE");
+  if (target === undefined || target === "") {
+    logger("no target: running locally");
+    return new LocalEnvironment({ logger });
+  }
+  const options: SshEnvironmentOptions = { logger };
+  if (v.identity !== undefined) options.identityFile = v.identity;
+  if (v.port !== undefined) options.port = intFlag("port", v.port, 1, 65535);
+  if (v.config !== undefined) options.configFile = v.config;
+  if (v.jump !== undefined) options.jump = v.jump;
+  if (v.option !== undefined) options.options = v.option;
+  if (v["known-hosts"] !== undefined) options.knownHostsFile = v["known-hosts"];
+  if (v["strict-host-key"]) options.hostKeyPolicy = "strict";
+  if (v["connect-timeout"] !== undefined) {
+    options.connectTimeout = Math.ceil(secondsFlag("connect-timeout", v["connect-timeout"]));
+  }
+  if (level >= 2) options.sshVerbose = true;
+  return await SshEnvironment.open(target, options);
+}
+
+/**
+ * Prints an error the GUIDE's way (`yonder: <what>: <detail>` plus `hint:`) and returns the exit
+ * code for it.
+ */
+export async function reportError(io: Io, e: unknown): Promise<number> {
+  if (e instanceof YonderError) {
+    let line: string;
+    if (e instanceof NotFound) line = `yonder: ${e.path}: not found`;
+    else if (e instanceof FileError) line = `yonder: ${e.path}: ${e.message}`;
+    else if (e instanceof SshConnectError) line = `yonder: ${e.kind}: ${e.message}`;
+    else if (e instanceof SshConnectionLost) line = `yonder: connection lost: ${e.message}`;
+    else if (e instanceof UsageError) line = `yonder: usage: ${e.message}`;
+    else line = `yonder: error: ${e.message}`;
+    await say(io, line);
+    if (e instanceof SshConnectError && e.stderrTail) {
+      await say(io, e.stderrTail.split("\n").map((l) => `  ssh: ${l}`).join("\n"));
+    }
+    if (e.hint) await say(io, `hint: ${e.hint}`);
+    if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
+    if (e instanceof UsageError) return EXIT.usage;
+    return EXIT.failure;
+  }
+  if (e instanceof TypeError && /parseArgs|option|argument/i.test(e.message)) {
+    await say(io, `yonder: usage: ${e.message}`);
+    await say(io, "hint: run yonder --help");
+    return EXIT.usage;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  await say(io, `yonder: internal error: ${message}`);
+  return EXIT.failure;
+}
+
+/** Splits argv at the first `--`: flags before it, the command after it. */
+export function splitDashDash(argv: readonly string[]): { flags: string[]; rest: string[] | null } {
+  const i = argv.indexOf("--");
+  if (i < 0) return { flags: [...argv], rest: null };
+  return { flags: argv.slice(0, i), rest: argv.slice(i + 1) };
+}

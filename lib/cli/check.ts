@@ -1,0 +1,145 @@
+/** `yonder check`: probe a target and say what works and what to fix. */
+
+import { parseArgs } from "node:util";
+import type { Environment } from "../environment.ts";
+import { SshConnectError, UsageError, YonderError } from "../errors.ts";
+import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, type Io, openEnvironment } from "./_common.ts";
+
+/** Help for `yonder check`. */
+export const CHECK_HELP = `Usage: yonder check -r TARGET [--json]
+
+Probes a target: connection and authentication, the remote POSIX shell, tar and sha256sum (needed
+for tree sync and verified transfers), and the round-trip time of a command over the connection.
+Prints one line per probe, with a hint for each failure.
+
+Options:
+      --json                print one JSON object instead of lines
+
+${CONNECTION_HELP}
+
+Exit codes: 0 all probes pass; 1 a tool is missing; 255 cannot connect or authenticate.`;
+
+interface Probe {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+const enc = new TextEncoder();
+
+const PROBE_SCRIPT = `echo "shell=$(command -v sh)"
+echo "os=$(uname -s 2>/dev/null)"
+if command -v tar >/dev/null 2>&1; then
+  v=$(tar --version 2>/dev/null | head -n 1)
+  echo "tar=$(command -v tar) \${v:-unknown version}"
+else echo "tar="; fi
+s=$(command -v sha256sum 2>/dev/null || command -v shasum 2>/dev/null || command -v sha256 2>/dev/null)
+echo "sha256=$s"`;
+
+/** Runs `yonder check`; returns the exit code. */
+export async function checkCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { ...CONNECTION_FLAGS, json: { type: "boolean" } },
+  });
+  if (values.help) {
+    await io.stdout(enc.encode(CHECK_HELP + "\n"));
+    return EXIT.ok;
+  }
+  const target = values.remote ?? io.env("YONDER_REMOTE");
+  if (!target) {
+    throw new UsageError("No target given", { hint: "yonder check -r user@host" });
+  }
+  const probes: Probe[] = [];
+  const print = async (p: Probe) => {
+    probes.push(p);
+    if (values.json) return;
+    let text = `${p.ok ? "ok  " : "FAIL"}  ${p.name.padEnd(10)} ${p.detail}\n`;
+    if (!p.ok && p.hint) text += `      hint: ${p.hint}\n`;
+    await io.stdout(enc.encode(text));
+  };
+  const started = performance.now();
+  let env: Environment;
+  try {
+    env = await openEnvironment(io, { ...values, remote: target });
+  } catch (e) {
+    if (!(e instanceof SshConnectError)) throw e;
+    await print({ name: "connect", ok: false, detail: `${e.kind}: ${e.message}`, hint: e.hint });
+    if (values.json) await printJson(io, target, probes);
+    return EXIT.connection;
+  }
+  try {
+    await print({
+      name: "connect",
+      ok: true,
+      detail: `connected and authenticated in ${Math.round(performance.now() - started)} ms`,
+    });
+    const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
+    const facts = new Map<string, string>();
+    for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+      const eq = line.indexOf("=");
+      if (eq > 0) facts.set(line.slice(0, eq), line.slice(eq + 1));
+    }
+    const shellOk = r.code === 0 && (facts.get("shell") ?? "") !== "";
+    await print({
+      name: "shell",
+      ok: shellOk,
+      detail: shellOk
+        ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"})`
+        : `the remote shell did not run the probe (exit ${r.code})`,
+      hint: "The login shell must run POSIX sh scripts; check the account's shell and rc files",
+    });
+    const tar = facts.get("tar") ?? "";
+    await print({
+      name: "tar",
+      ok: tar !== "",
+      detail: tar !== "" ? tar : "not found",
+      hint: "Install tar on the remote (needed by push and pull)",
+    });
+    const sha = facts.get("sha256") ?? "";
+    await print({
+      name: "sha256sum",
+      ok: sha !== "",
+      detail: sha !== "" ? sha : "not found",
+      hint: "Install coreutils (sha256sum) or perl (shasum) on the remote",
+    });
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = await env.exec(["true"], { timeoutMs: 15000 });
+      if (t.code !== 0) break;
+      times.push(t.durationMs);
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    await print({
+      name: "rtt",
+      ok: median !== undefined,
+      detail: median !== undefined
+        ? `${median.toFixed(1)} ms per command over the connection (median of ${times.length})`
+        : "the round-trip probe failed",
+    });
+  } catch (e) {
+    if (!(e instanceof YonderError)) throw e;
+    await print({
+      name: "exec",
+      ok: false,
+      detail: e.message,
+      ...(e.hint ? { hint: e.hint } : {}),
+    });
+  } finally {
+    await env.close();
+  }
+  if (values.json) await printJson(io, target, probes);
+  return probes.every((p) => p.ok) ? EXIT.ok : EXIT.failure;
+}
+
+async function printJson(io: Io, target: string, probes: Probe[]): Promise<void> {
+  const out = {
+    target,
+    ok: probes.every((p) => p.ok),
+    probes: probes.map((p) => ({ name: p.name, ok: p.ok, detail: p.detail, hint: p.hint ?? null })),
+  };
+  await io.stdout(enc.encode(JSON.stringify(out) + "\n"));
+}

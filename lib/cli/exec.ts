@@ -1,0 +1,159 @@
+/** `yonder exec`: run one command, locally or on a target, streaming its output. */
+
+import { parseArgs } from "node:util";
+import type { ExecOptions, ExecResult } from "../environment.ts";
+import { isSensitiveEnvName, validateEnvName } from "../env_filter.ts";
+import { UsageError } from "../errors.ts";
+import {
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  EXIT,
+  intFlag,
+  type Io,
+  openEnvironment,
+  say,
+  secondsFlag,
+  splitDashDash,
+} from "./_common.ts";
+
+/** Help for `yonder exec`. */
+export const EXEC_HELP = `Usage: yonder exec [options] -- CMD [ARG...]
+
+Runs CMD with its arguments passed exactly (nothing is expanded) on the target, or locally when no
+target is given. Output streams live; the exit code is the command's own.
+
+Options:
+      --cwd DIR             working directory (relative to the target's path, ~ = home)
+  -e, --env NAME=VALUE      set a variable (repeatable); names that look secret are refused
+      --allow-env NAME      allow sending a secret-looking name (repeatable)
+      --timeout SEC         kill the command (its whole process group) after SEC seconds: exit 124
+      --stdin               forward local stdin (default: the command reads /dev/null)
+      --shell               run CMD as a sh -c script instead of an argv
+      --json                print one JSON object with the result instead of streaming
+      --max-output BYTES    keep at most BYTES of each stream (with --json); more sets truncated
+
+${CONNECTION_HELP}
+
+Exit codes: the command's own; 124 timeout; 128+n interrupted by signal n; 255 cannot reach,
+authenticate or lost the connection; 2 usage error.`;
+
+const enc = new TextEncoder();
+
+/** Encodes bytes for JSON: text when valid UTF-8, else base64 under `<name>_base64`. */
+export function jsonBytes(name: string, bytes: Uint8Array): Record<string, string> {
+  try {
+    return { [name]: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    }
+    return { [`${name}_base64`]: btoa(bin) };
+  }
+}
+
+/** The `--json` object for a result. */
+export function resultJson(target: string, r: ExecResult): Record<string, unknown> {
+  return {
+    target,
+    code: r.code,
+    signal: r.signal,
+    timed_out: r.timedOut,
+    duration_ms: Math.round(r.durationMs * 10) / 10,
+    ...jsonBytes("stdout", r.stdout),
+    ...jsonBytes("stderr", r.stderr),
+    truncated: r.truncated,
+  };
+}
+
+function ignoreBrokenPipe(e: unknown): void {
+  // A reader that went away (`yonder exec … | head`) is not an error of the command.
+  if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+}
+
+/** Runs `yonder exec`; returns the exit code. */
+export async function execCommand(argv: string[], io: Io): Promise<number> {
+  const { flags, rest } = splitDashDash(argv);
+  const { values, positionals } = parseArgs({
+    args: flags,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...CONNECTION_FLAGS,
+      cwd: { type: "string" },
+      env: { type: "string", short: "e", multiple: true },
+      "allow-env": { type: "string", multiple: true },
+      timeout: { type: "string" },
+      stdin: { type: "boolean" },
+      shell: { type: "boolean" },
+      json: { type: "boolean" },
+      "max-output": { type: "string" },
+    },
+  });
+  if (values.help) {
+    await io.stdout(enc.encode(EXEC_HELP + "\n"));
+    return EXIT.ok;
+  }
+  const command = [...positionals, ...(rest ?? [])];
+  if (command.length === 0) {
+    throw new UsageError("No command given", { hint: "yonder exec [-r TARGET] -- CMD [ARG...]" });
+  }
+  const allow = values["allow-env"] ?? [];
+  for (const a of allow) validateEnvName(a);
+  const env: Record<string, string> = {};
+  for (const pair of values.env ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`Invalid --env "${pair}": expected NAME=VALUE`);
+    const name = pair.slice(0, eq);
+    validateEnvName(name);
+    if (isSensitiveEnvName(name) && !allow.some((a) => a.toUpperCase() === name.toUpperCase())) {
+      throw new UsageError(`Refusing to send "${name}": the name looks like a secret`, {
+        hint: `Pass --allow-env ${name} to send it anyway`,
+      });
+    }
+    env[name] = pair.slice(eq + 1);
+  }
+  const opts: ExecOptions = { env, allowEnv: allow };
+  if (values.cwd !== undefined) opts.cwd = values.cwd;
+  if (values.timeout !== undefined) opts.timeoutMs = secondsFlag("timeout", values.timeout) * 1000;
+  if (values["max-output"] !== undefined) {
+    opts.maxOutputBytes = intFlag("max-output", values["max-output"], 0, Number.MAX_SAFE_INTEGER);
+  }
+  if (values.stdin) opts.stdin = io.stdin();
+  let writes = Promise.resolve();
+  if (!values.json) {
+    opts.onStdout = (c) => {
+      const copy = c.slice();
+      writes = writes.then(() => io.stdout(copy)).catch(ignoreBrokenPipe);
+    };
+    opts.onStderr = (c) => {
+      const copy = c.slice();
+      writes = writes.then(() => io.stderr(copy)).catch(ignoreBrokenPipe);
+    };
+  }
+  const env2 = await openEnvironment(io, values);
+  const abort = new AbortController();
+  let interrupted: "SIGINT" | "SIGTERM" | null = null;
+  const unsubscribe = io.onSignal((sig) => {
+    if (interrupted) return;
+    interrupted = sig;
+    abort.abort();
+  });
+  try {
+    const r = await env2.exec(values.shell ? command.join(" ") : command, {
+      ...opts,
+      signal: abort.signal,
+    });
+    await writes;
+    if (values.json) {
+      await io.stdout(enc.encode(JSON.stringify(resultJson(env2.label, r)) + "\n"));
+    } else if (r.timedOut) {
+      await say(io, `yonder: timeout: command stopped after ${values.timeout} s`);
+    }
+    if (interrupted) return interrupted === "SIGINT" ? 130 : 143;
+    return r.code;
+  } finally {
+    unsubscribe();
+    await env2.close();
+  }
+}

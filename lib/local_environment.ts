@@ -1,0 +1,206 @@
+/**
+ * {@linkcode LocalEnvironment}: the {@linkcode Environment} of this machine, with the same
+ * semantics as the remote one (argv or `sh -c`, cwd, filtered env, null stdin by default, a
+ * timeout that kills the command's whole process group).
+ *
+ * @module
+ */
+
+import type { Environment, ExecOptions, ExecResult, Logger } from "./environment.ts";
+import { filterEnv } from "./env_filter.ts";
+import { NotADirectory, NotFound, PermissionDenied, UsageError, YonderError } from "./errors.ts";
+import { type Child, killGroup, spawn } from "./process.ts";
+import { feed, OutputSink, pump } from "./_output.ts";
+import { KILL_GRACE_MS } from "./ssh/exec.ts";
+import { withTimeout } from "./ssh/master.ts";
+
+/** Options of {@linkcode LocalEnvironment}. */
+export interface LocalEnvironmentOptions {
+  /** Default working directory (else the process's). */
+  cwd?: string;
+  /** Receives yonder's debug lines. */
+  logger?: Logger;
+}
+
+/**
+ * This machine, behind the same interface as a remote host.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment } from "./local_environment.ts";
+ * await using env = new LocalEnvironment();
+ * const r = await env.exec(["echo", "hi"]);
+ * console.assert(r.code === 0);
+ * ```
+ */
+export class LocalEnvironment implements Environment {
+  /** Always `"local"`. */
+  readonly kind = "local" as const;
+  /** Always `"local"`. */
+  readonly label = "local";
+  #base: string | undefined;
+  #log: Logger;
+  #closed = false;
+  #closing = new AbortController();
+  #inflight = new Set<Promise<unknown>>();
+
+  /** Creates the local environment. */
+  constructor(options: LocalEnvironmentOptions = {}) {
+    this.#base = options.cwd;
+    this.#log = options.logger ?? (() => {});
+  }
+
+  /** Same as the constructor, for symmetry with `SshEnvironment.open`. */
+  static open(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
+    return Promise.resolve(new LocalEnvironment(options));
+  }
+
+  /** Runs a command on this machine; see {@linkcode Environment.exec}. */
+  exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.#closed) return Promise.reject(new YonderError("Local environment is closed"));
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
+    const p = this.#exec(command, { ...options, signal });
+    this.#inflight.add(p);
+    p.finally(() => this.#inflight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  #resolveCwd(cwd: string | undefined): string | undefined {
+    const home = Deno.env.get("HOME") ?? "";
+    const expand = (p: string) =>
+      p === "~" ? home : p.startsWith("~/") ? `${home}/${p.slice(2)}` : p;
+    if (cwd === undefined) return this.#base === undefined ? undefined : expand(this.#base);
+    const c = expand(cwd);
+    if (this.#base === undefined || c.startsWith("/")) return c;
+    return `${expand(this.#base).replace(/\/+$/, "")}/${c}`;
+  }
+
+  async #exec(command: readonly string[] | string, opts: ExecOptions): Promise<ExecResult> {
+    const started = performance.now();
+    if (typeof command !== "string" && command.length === 0) {
+      throw new UsageError("Empty command: give a program and its arguments");
+    }
+    const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
+    for (const name of dropped) {
+      this.#log(`env ${name} not set: the name looks sensitive (allow it with allowEnv)`);
+    }
+    const cwd = this.#resolveCwd(opts.cwd);
+    if (cwd !== undefined) await checkDir(cwd);
+    const args = typeof command === "string" ? ["-c", command] : ["-c", '"$@"', "sh", ...command];
+    for (const a of args) {
+      if (a.includes("\0")) throw new UsageError("Invalid argument: contains a NUL byte");
+    }
+    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+    const stdout = new OutputSink(cap);
+    const stderr = new OutputSink(cap);
+    if (opts.signal?.aborted) {
+      return {
+        code: 143,
+        signal: "SIGTERM",
+        stdout: stdout.bytes(),
+        stderr: stderr.bytes(),
+        timedOut: false,
+        truncated: false,
+        durationMs: performance.now() - started,
+      };
+    }
+    const hasStdin = opts.stdin !== undefined;
+    const child = spawn("sh", {
+      args,
+      stdin: hasStdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env,
+      ...(cwd !== undefined ? { cwd } : {}),
+      detached: true,
+    });
+    const feeding = hasStdin && child.stdin ? feed(child.stdin, opts.stdin!) : Promise.resolve();
+    const pumping = Promise.all([
+      pump(child.stdout, (c) => {
+        stdout.push(c);
+        opts.onStdout?.(c);
+      }),
+      pump(child.stderr, (c) => {
+        stderr.push(c);
+        opts.onStderr?.(c);
+      }),
+    ]);
+    let killedBy: "timeout" | "abort" | null = null;
+    let killing: Promise<void> | null = null;
+    const kill = (why: "timeout" | "abort") => {
+      if (killing) return;
+      killedBy = why;
+      this.#log(`${why}: stopping process group ${child.pid}`);
+      killing = stopGroup(child);
+    };
+    const timer = opts.timeoutMs !== undefined
+      ? setTimeout(() => kill("timeout"), opts.timeoutMs)
+      : undefined;
+    const onAbort = () => kill("abort");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let status;
+    try {
+      status = await child.status;
+      await pumping;
+      await feeding;
+      await killing;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+    const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
+      code,
+      signal,
+      stdout: stdout.bytes(),
+      stderr: stderr.bytes(),
+      timedOut,
+      truncated: stdout.truncated || stderr.truncated,
+      durationMs: performance.now() - started,
+    });
+    if (killedBy === "timeout") return result(124, null, true);
+    if (killedBy === "abort") return result(143, "SIGTERM", false);
+    return result(status.code, status.signal, false);
+  }
+
+  /** Stops commands still running, through the same kill path as a timeout. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort();
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  /** Same as {@linkcode close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+async function checkDir(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw new PermissionDenied(path, `Working directory "${path}": permission denied`);
+    }
+    throw new NotFound(path, `Working directory "${path}" does not exist on "local"`);
+  }
+  if (!info.isDirectory) {
+    throw new NotADirectory(path, `Working directory "${path}" on "local" is not a directory`);
+  }
+}
+
+/** TERM the child's process group, then KILL it if it outlives the grace period. */
+async function stopGroup(child: Child): Promise<void> {
+  killGroup(child.pid, "SIGTERM");
+  if (!await withTimeout(child.status, KILL_GRACE_MS)) {
+    killGroup(child.pid, "SIGKILL");
+    await child.status;
+  } else {
+    // The leader is gone; make sure nothing else in its group stays behind.
+    killGroup(child.pid, "SIGKILL");
+  }
+}

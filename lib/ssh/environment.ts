@@ -1,0 +1,149 @@
+/**
+ * {@linkcode SshEnvironment}: the {@linkcode Environment} of a remote host, reached through the
+ * system OpenSSH client and one ControlMaster per target per process.
+ *
+ * @module
+ */
+
+import type { Environment, ExecOptions, ExecResult, Logger } from "../environment.ts";
+import { YonderError } from "../errors.ts";
+import { formatTarget, parseTarget, type Target } from "../target.ts";
+import { sshExec, type SshExecContext } from "./exec.ts";
+import { acquireMaster, type MasterLease } from "./master.ts";
+import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
+
+/** Options of {@linkcode SshEnvironment.open}. */
+export interface SshEnvironmentOptions extends SshConnectOptions {
+  /** Receives yonder's debug lines (e.g. `(line) => console.error(line)`). */
+  logger?: Logger;
+  /** Most channels open at once over the master; more calls wait. Default 8. */
+  maxChannels?: number;
+}
+
+/**
+ * A remote host. Open it once, run many commands over one OpenSSH connection, close it.
+ *
+ * @example
+ * ```ts ignore
+ * import { SshEnvironment } from "./environment.ts";
+ * await using env = await SshEnvironment.open("ssh://deploy@build.example.com/srv/app");
+ * const r = await env.exec(["git", "status", "--porcelain"]);
+ * console.log(r.code, new TextDecoder().decode(r.stdout));
+ * ```
+ */
+export class SshEnvironment implements Environment {
+  /** Always `"ssh"`. */
+  readonly kind = "ssh" as const;
+  /** The parsed target. */
+  readonly target: Target;
+  /** The connection options. */
+  readonly options: SshEnvironmentOptions;
+  #lease: MasterLease | null;
+  #ctx: SshExecContext;
+  #closed = false;
+  #closing = new AbortController();
+  #inflight = new Set<Promise<unknown>>();
+
+  private constructor(target: Target, options: SshEnvironmentOptions, lease: MasterLease | null) {
+    this.target = target;
+    this.options = options;
+    this.#lease = lease;
+    this.#ctx = {
+      target,
+      options,
+      master: lease?.master ?? null,
+      log: options.logger ?? (() => {}),
+    };
+  }
+
+  /**
+   * Connects to `target` (`ssh://user@host:port/path`, `user@host`, an ssh_config alias, …) and
+   * returns the environment. Connection problems throw `SshConnectError` here, with a `kind` and a
+   * hint; a path in the target becomes the default working directory.
+   */
+  static async open(
+    target: string | Target,
+    options: SshEnvironmentOptions = {},
+  ): Promise<SshEnvironment> {
+    const t = typeof target === "string" ? parseTarget(target) : target;
+    validateConnectOptions(options);
+    const log = options.logger ?? (() => {});
+    if (Deno.build.os === "windows") {
+      // No ControlMaster on Windows: each call is its own connection.
+      const env = new SshEnvironment(t, options, null);
+      const probe = await env.exec(["true"]);
+      if (probe.code !== 0) {
+        throw new YonderError(`Probe command failed on "${formatTarget(t)}"`);
+      }
+      return env;
+    }
+    const lease = await acquireMaster(t, options, log, options.maxChannels);
+    try {
+      await lease.master.ensure();
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
+    return new SshEnvironment(t, options, lease);
+  }
+
+  /** The target in canonical `ssh://` form. */
+  get label(): string {
+    return formatTarget(this.target);
+  }
+
+  /** The master's ControlPath socket (null on Windows). */
+  get controlPath(): string | null {
+    return this.#lease?.master.controlPath ?? null;
+  }
+
+  /** The master process id while it runs. */
+  get masterPid(): number | null {
+    return this.#lease?.master.pid ?? null;
+  }
+
+  /** How many master processes were started so far (restarts included). */
+  get masterStarts(): number {
+    return this.#lease?.master.starts ?? 0;
+  }
+
+  /** Runs a command on the remote host; see {@linkcode Environment.exec}. */
+  exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.#closed) {
+      return Promise.reject(new YonderError(`Environment "${this.label}" is closed`));
+    }
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
+    const p = sshExec(this.#ctx, command, { ...options, cwd: this.#cwd(options.cwd), signal });
+    this.#inflight.add(p);
+    p.finally(() => this.#inflight.delete(p)).catch(() => {});
+    return p;
+  }
+
+  #cwd(cwd: string | undefined): string | undefined {
+    const base = this.target.path;
+    if (cwd === undefined) return base;
+    if (base === undefined || cwd.startsWith("/") || cwd.startsWith("~")) return cwd;
+    return `${base.replace(/\/+$/, "")}/${cwd}`;
+  }
+
+  /**
+   * Stops commands still running (through the same kill path as a timeout), then stops the master
+   * if no other environment in this process shares it.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort();
+    await Promise.allSettled([...this.#inflight]);
+    const lease = this.#lease;
+    this.#lease = null;
+    await lease?.release();
+  }
+
+  /** Same as {@linkcode close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

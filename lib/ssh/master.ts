@@ -1,0 +1,429 @@
+/**
+ * One OpenSSH ControlMaster per target per process. The master authenticates once; every later
+ * command is a channel multiplexed over it. yonder owns the master as a child process (not `-f`),
+ * so it knows at once when the master dies (`kill -9`, OOM, network drop) and starts a new one on
+ * the next call; its stdio never touches the caller's pipes (ssh logs to a file with `-E`).
+ *
+ * @module
+ */
+
+import { SshConnectError, type SshConnectErrorKind, tail } from "../errors.ts";
+import { type Child, spawn } from "../process.ts";
+import { formatTarget, sshDestination, type Target } from "../target.ts";
+import type { Logger } from "../environment.ts";
+import { ControlDir } from "./_control_dir.ts";
+import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
+
+/** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
+export const DEFAULT_MAX_CHANNELS = 8;
+
+/** A counting semaphore: at most `size` holders at once, the rest wait in order. */
+export class Semaphore {
+  #free: number;
+  #waiters: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  /** Waits for a slot and returns the function that gives it back. */
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) {
+      this.#free--;
+    } else {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Classifies ssh's messages into a connect error kind. */
+export function classifySshError(text: string): SshConnectErrorKind {
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(text)) {
+    return "host_key_changed";
+  }
+  if (/No \S+ host key is known for|Host key verification failed/i.test(text)) {
+    return "host_key_unknown";
+  }
+  if (
+    /Permission denied \(|Too many authentication failures|No more authentication methods/i.test(
+      text,
+    )
+  ) {
+    return "auth";
+  }
+  if (/Connection refused/i.test(text)) return "refused";
+  if (
+    /Could not resolve hostname|Name or service not known|nodename nor servname|Temporary failure in name resolution|No address associated/i
+      .test(text)
+  ) return "dns";
+  if (/No route to host|Network is unreachable|Host is unreachable/i.test(text)) {
+    return "unreachable";
+  }
+  if (/timed out/i.test(text)) return "timeout";
+  if (
+    /Bad configuration option|Can't open user config file|command-line line|garbage at end of line|Unsupported option|bad .* specification|Bad port|terminating, \d+ bad configuration/i
+      .test(text)
+  ) return "config";
+  return "unknown";
+}
+
+/** The command to run by hand to see what ssh does. */
+export function diagnoseCommand(target: Target, o: SshConnectOptions): string {
+  const parts = ["ssh", "-v", "-o", "BatchMode=yes"];
+  const port = target.port ?? o.port;
+  if (port !== undefined) parts.push("-p", String(port));
+  if (o.identityFile) parts.push("-i", o.identityFile);
+  if (o.configFile) parts.push("-F", o.configFile);
+  if (o.jump) parts.push("-J", Array.isArray(o.jump) ? o.jump.join(",") : o.jump);
+  if (o.knownHostsFile) parts.push("-o", `UserKnownHostsFile=${o.knownHostsFile}`);
+  parts.push(sshDestination(target), "true");
+  return parts.join(" ");
+}
+
+const MESSAGES: Record<SshConnectErrorKind, (host: string) => string> = {
+  refused: (h) => `Connection to "${h}" refused: nothing listens on that port`,
+  unreachable: (h) => `Host "${h}" is unreachable`,
+  dns: (h) => `Cannot resolve host name of "${h}"`,
+  auth: (h) => `Authentication to "${h}" failed: permission denied`,
+  host_key_changed: (h) =>
+    `Host key of "${h}" has changed: refusing to connect (possible man-in-the-middle)`,
+  host_key_unknown: (h) => `Host key of "${h}" is not known: refusing to connect`,
+  timeout: (h) => `Connection to "${h}" timed out`,
+  ssh_missing: () => `The ssh program was not found`,
+  config: (h) => `ssh configuration error for "${h}"`,
+  unknown: (h) => `Cannot connect to "${h}"`,
+};
+
+function hintFor(kind: SshConnectErrorKind, diagnose: string): string {
+  switch (kind) {
+    case "refused":
+      return `Check the host and port, and that sshd runs there; diagnose with: ${diagnose}`;
+    case "auth":
+      return `Load a key with ssh-add or pass -i KEY, and check the user; diagnose with: ${diagnose}`;
+    case "host_key_changed":
+      return `If the change is expected, remove the old key with: ssh-keygen -R HOST (then retry)`;
+    case "host_key_unknown":
+      return `Add the host key to known_hosts (ssh-keyscan), or drop the strict host key policy`;
+    case "ssh_missing":
+      return `Install the OpenSSH client (apt-get install openssh-client) or pass its path`;
+    case "dns":
+      return `Check the host name or your ~/.ssh/config alias; diagnose with: ${diagnose}`;
+    default:
+      return `Diagnose with: ${diagnose}`;
+  }
+}
+
+/** Builds a {@linkcode SshConnectError} from ssh's messages. */
+export function connectError(
+  target: Target,
+  o: SshConnectOptions,
+  text: string,
+  exitCode: number | null,
+  kind: SshConnectErrorKind = classifySshError(text),
+): SshConnectError {
+  const host = formatTarget(target);
+  const stderrTail = tail(text);
+  const detail = kind === "unknown" && stderrTail ? `: ${stderrTail.split("\n").at(-1)}` : "";
+  return new SshConnectError({
+    kind,
+    host,
+    message: MESSAGES[kind](host) + detail,
+    exitCode,
+    stderrTail,
+    hint: hintFor(kind, diagnoseCommand(target, o)),
+  });
+}
+
+/** A ControlMaster for one target. Get one through {@linkcode acquireMaster}. */
+export class Master {
+  /** The target this master connects to. */
+  readonly target: Target;
+  /** The connection options. */
+  readonly options: SshConnectOptions;
+  /** Limits concurrent channels over this master. */
+  readonly channels: Semaphore;
+  /** Channels kept apart for killing timed-out commands (8 + 2 stays within MaxSessions 10). */
+  readonly killChannels: Semaphore = new Semaphore(2);
+  #dir: ControlDir;
+  #controlPath: string;
+  #logFile: string;
+  #child: Child | null = null;
+  #alive = false;
+  #starting: Promise<void> | null = null;
+  #log: Logger;
+  #closed = false;
+  /** How many times a master process was started (1 after the first call). */
+  starts = 0;
+
+  constructor(
+    dir: ControlDir,
+    target: Target,
+    options: SshConnectOptions,
+    log: Logger,
+    maxChannels = DEFAULT_MAX_CHANNELS,
+  ) {
+    this.#dir = dir;
+    this.target = target;
+    this.options = options;
+    this.#log = log;
+    this.#controlPath = dir.socketPath();
+    this.#logFile = `${this.#controlPath}.log`;
+    this.channels = new Semaphore(maxChannels);
+  }
+
+  /** The socket directory this master lives in. */
+  get dir(): ControlDir {
+    return this.#dir;
+  }
+
+  /** The ControlPath socket. */
+  get controlPath(): string {
+    return this.#controlPath;
+  }
+
+  /** The master's pid while it runs. */
+  get pid(): number | null {
+    return this.#alive ? this.#child?.pid ?? null : null;
+  }
+
+  /** True while the master process runs. */
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /**
+   * Makes sure a master runs: the first caller starts it, concurrent callers wait for that start.
+   * A master that died is replaced.
+   */
+  async ensure(): Promise<void> {
+    if (this.#closed) throw new Error("Master is closed");
+    while (true) {
+      if (this.#starting) {
+        await this.#starting;
+        continue;
+      }
+      if (this.#alive && await this.#socketExists()) return;
+      if (this.#alive) {
+        this.#log(`master ${this.#controlPath}: socket vanished, restarting`);
+        this.#child?.kill("SIGTERM");
+        await this.#child?.status;
+      }
+      const p = this.#start();
+      this.#starting = p;
+      try {
+        await p;
+      } finally {
+        this.#starting = null;
+      }
+      return;
+    }
+  }
+
+  /** Asks the master whether it is alive (`ssh -O check`). */
+  async check(): Promise<boolean> {
+    if (!this.#alive) return false;
+    const child = this.#control("check");
+    const status = await withTimeout(child.status, 5000);
+    if (!status) child.kill("SIGKILL");
+    return status?.code === 0;
+  }
+
+  /** Marks the master as dead (e.g. after a client could not reach it) so the next call restarts it. */
+  async invalidate(): Promise<void> {
+    if (this.#starting) return;
+    if (this.#alive && await this.check()) return;
+    if (this.#child) {
+      this.#child.kill("SIGKILL");
+      await this.#child.status;
+    }
+  }
+
+  async #socketExists(): Promise<boolean> {
+    try {
+      await Deno.lstat(this.#controlPath);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #start(): Promise<void> {
+    await Deno.remove(this.#controlPath).catch(() => {});
+    await Deno.writeTextFile(this.#logFile, "");
+    const argv = buildSshArgv(this.target, this.options, {
+      kind: "master",
+      controlPath: this.#controlPath,
+      logFile: this.#logFile,
+    });
+    this.#log(`master start: ssh ${argv.join(" ")}`);
+    let child: Child;
+    try {
+      child = spawn(this.options.sshPath ?? "ssh", {
+        args: argv,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+        detached: true,
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw connectError(this.target, this.options, "", null, "ssh_missing");
+      }
+      throw e;
+    }
+    child.unref();
+    this.starts++;
+    this.#child = child;
+    await this.#dir.watch(child.pid);
+    let exited: { code: number } | null = null;
+    child.status.then((s) => {
+      exited = s;
+      this.#dir.unwatch(child.pid);
+      if (this.#child === child) {
+        if (this.#alive) this.#log(`master ${this.#controlPath} exited (code ${s.code})`);
+        this.#alive = false;
+      }
+    });
+    const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
+    const started = Date.now();
+    let delay = 1;
+    while (true) {
+      if (exited) {
+        const text = await Deno.readTextFile(this.#logFile).catch(() => "");
+        throw connectError(this.target, this.options, text, (exited as { code: number }).code);
+      }
+      if (await this.#socketExists()) break;
+      if (Date.now() - started > limitMs) {
+        child.kill("SIGKILL");
+        await child.status;
+        const text = await Deno.readTextFile(this.#logFile).catch(() => "");
+        throw connectError(this.target, this.options, text, null, "timeout");
+      }
+      await Promise.race([child.status, sleep(delay)]);
+      delay = Math.min(delay + 1, 5);
+    }
+    this.#alive = true;
+    this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);
+  }
+
+  #control(request: "check" | "exit"): Child {
+    return spawn(this.options.sshPath ?? "ssh", {
+      args: buildSshArgv(this.target, this.options, {
+        kind: "control",
+        controlPath: this.#controlPath,
+        request,
+      }),
+      detached: true,
+    });
+  }
+
+  /** Stops the master (`ssh -O exit`, then a signal if it lingers) and removes its files. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#starting?.catch(() => {});
+    const child = this.#child;
+    if (child && this.#alive) {
+      // We own the master: SIGTERM makes it close the connection and remove its socket, without
+      // the cost of another ssh process for `-O exit`.
+      child.kill("SIGTERM");
+      if (!await withTimeout(child.status, 3000)) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+    } else if (child) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    await Deno.remove(this.#controlPath).catch(() => {});
+    await Deno.remove(this.#logFile).catch(() => {});
+  }
+}
+
+/** Resolves to the promise's value, or to null after `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<null>((r) => {
+        timer = setTimeout(() => r(null), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Entry {
+  master: Promise<Master>;
+  refs: number;
+}
+
+const registry = new Map<string, Entry>();
+
+function registryKey(target: Target, o: SshConnectOptions): string {
+  const { sshVerbose: _v, ...rest } = o;
+  return JSON.stringify([target.user ?? null, target.host, target.port ?? null, rest]);
+}
+
+/** A shared master and the function that gives it back. */
+export interface MasterLease {
+  /** The master. */
+  master: Master;
+  /** Gives the master back; the last holder stops it. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the process's master for `target` with `options`, creating it (not yet connected) if
+ * needed. Every holder shares one master; the last `release()` closes it.
+ */
+export async function acquireMaster(
+  target: Target,
+  options: SshConnectOptions,
+  log: Logger,
+  maxChannels?: number,
+): Promise<MasterLease> {
+  const key = registryKey(target, options);
+  let entry = registry.get(key);
+  if (!entry) {
+    const master = ControlDir.acquire().then((dir) => {
+      try {
+        return new Master(dir, target, options, log, maxChannels);
+      } catch (e) {
+        ControlDir.release(dir);
+        throw e;
+      }
+    });
+    entry = { master, refs: 0 };
+    registry.set(key, entry);
+    master.catch(() => registry.delete(key));
+  }
+  entry.refs++;
+  const e = entry;
+  const master = await e.master;
+  let released = false;
+  return {
+    master,
+    release: async () => {
+      if (released) return;
+      released = true;
+      e.refs--;
+      if (e.refs > 0) return;
+      registry.delete(key);
+      await master.close();
+      await ControlDir.release(master.dir);
+    },
+  };
+}

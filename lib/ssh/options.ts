@@ -1,0 +1,185 @@
+/**
+ * Builds the argv of every `ssh` yonder runs. The safety flags (BatchMode, the ControlPath, `-T`,
+ * `-n` when no stdin is given) are always added here, so no caller can forget them.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { sshDestination, type Target } from "../target.ts";
+
+/** How ssh treats the remote host's key. */
+export type HostKeyPolicy =
+  /** Trust a host's key the first time, refuse a changed one (`StrictHostKeyChecking=accept-new`). */
+  | "accept-new"
+  /** Require the key to be known already (`StrictHostKeyChecking=yes`). */
+  | "strict";
+
+/** How to reach a host: everything that ends up on ssh's command line. */
+export interface SshConnectOptions {
+  /** Port, when the target does not give one. */
+  port?: number;
+  /** Private key file (`-i`); also sets `IdentitiesOnly=yes`. */
+  identityFile?: string;
+  /** ssh_config file (`-F`) instead of `~/.ssh/config`. */
+  configFile?: string;
+  /** Jump host(s) (`-J`), e.g. `bastion` or `["a", "user@b:2222"]`. */
+  jump?: string | string[];
+  /** Extra `-o Key=Value` options; yonder's own safety options win over these. */
+  options?: string[];
+  /** Host key policy; default `"accept-new"`. */
+  hostKeyPolicy?: HostKeyPolicy;
+  /** known_hosts file to use (`UserKnownHostsFile`). */
+  knownHostsFile?: string;
+  /** Seconds to wait for the TCP connection and banner; default 10. */
+  connectTimeout?: number;
+  /** Seconds between keepalives; default 15. */
+  serverAliveInterval?: number;
+  /** Keepalives missed before the connection counts as lost; default 3. */
+  serverAliveCountMax?: number;
+  /** The ssh program; default `ssh` on PATH. */
+  sshPath?: string;
+  /** Pass `-v` to ssh (its debug lines go to the master's log file). */
+  sshVerbose?: boolean;
+}
+
+/** Default seconds for ConnectTimeout. */
+export const DEFAULT_CONNECT_TIMEOUT = 10;
+
+/** The role an ssh process plays. */
+export type SshRole =
+  /** The ControlMaster: authenticates once, runs no command (`-M -N`). */
+  | { kind: "master"; controlPath: string; logFile: string }
+  /** A command multiplexed over the master; never dials on its own. */
+  | { kind: "client"; controlPath: string; command: string; stdin: boolean }
+  /** A control request to the master (`-O check` / `-O exit`). */
+  | { kind: "control"; controlPath: string; request: "check" | "exit" }
+  /** A plain connection with its own login (Windows, where there is no ControlMaster). */
+  | { kind: "direct"; command: string; stdin: boolean };
+
+/**
+ * Text an exec client prints (through a ProxyCommand) if it could not reach the master and would
+ * otherwise have logged in on its own. Its presence proves the command never started.
+ */
+export const NO_MASTER_SENTINEL = "yonder-no-master";
+
+const OPTION_RE = /^[A-Za-z][A-Za-z0-9]*=.*$/s;
+
+/** Checks the `-o` options and other values a caller gave; throws {@linkcode UsageError}. */
+export function validateConnectOptions(o: SshConnectOptions): void {
+  for (const opt of o.options ?? []) {
+    if (!OPTION_RE.test(opt) || /[\0\n\r]/.test(opt)) {
+      throw new UsageError(`Invalid ssh option "${opt}": expected Key=Value`, {
+        hint: "Pass options like -o ServerAliveInterval=30",
+      });
+    }
+  }
+  for (
+    const [name, value] of [
+      ["port", o.port],
+      ["connectTimeout", o.connectTimeout],
+      ["serverAliveInterval", o.serverAliveInterval],
+      ["serverAliveCountMax", o.serverAliveCountMax],
+    ] as const
+  ) {
+    if (value !== undefined && (!Number.isInteger(value) || value < (name === "port" ? 1 : 0))) {
+      throw new UsageError(`Invalid ${name} "${value}": expected a whole number`);
+    }
+  }
+  if (o.port !== undefined && o.port > 65535) {
+    throw new UsageError(`Invalid port "${o.port}": must be 1-65535`);
+  }
+  for (
+    const [name, value] of [
+      ["identity file", o.identityFile],
+      ["config file", o.configFile],
+      ["known_hosts file", o.knownHostsFile],
+    ] as const
+  ) {
+    if (value !== undefined && (value === "" || /[\0\n\r]/.test(value))) {
+      throw new UsageError(`Invalid ${name} "${value}"`);
+    }
+  }
+  for (const j of jumpHosts(o)) {
+    if (j === "" || j.startsWith("-") || /[\s\0]/.test(j)) {
+      throw new UsageError(`Invalid jump host "${j}"`, { hint: "Use -J user@bastion[:port]" });
+    }
+  }
+}
+
+function jumpHosts(o: SshConnectOptions): string[] {
+  if (o.jump === undefined) return [];
+  return Array.isArray(o.jump) ? o.jump : [o.jump];
+}
+
+/** The `-o` value for the ControlPath; `%` must be doubled because ssh expands tokens in it. */
+function controlPathOption(path: string): string {
+  return `ControlPath=${path.replaceAll("%", "%%")}`;
+}
+
+/**
+ * Builds ssh's argv (without the program name) for `target` in `role`.
+ *
+ * @example
+ * ```ts
+ * import { buildSshArgv } from "./options.ts";
+ * const argv = buildSshArgv({ host: "build-box" }, {}, {
+ *   kind: "client",
+ *   controlPath: "/tmp/yonder-1/c0",
+ *   command: "true",
+ *   stdin: false,
+ * });
+ * // ["-o", "BatchMode=yes", ..., "-T", "-n", "--", "build-box", "true"]
+ * ```
+ */
+export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole): string[] {
+  const argv: string[] = ["-o", "BatchMode=yes"];
+  if (role.kind !== "direct") {
+    argv.push("-o", controlPathOption(role.controlPath));
+  }
+  switch (role.kind) {
+    case "master":
+      argv.push("-M", "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no");
+      argv.push("-E", role.logFile);
+      if (o.sshVerbose) argv.push("-v");
+      break;
+    case "client":
+      argv.push("-o", "ControlMaster=no");
+      // If the master is gone, ssh would quietly log in on its own; make that fail loudly instead.
+      argv.push("-o", `ProxyCommand=sh -c "echo ${NO_MASTER_SENTINEL} >&2; exit 1"`);
+      break;
+    case "control":
+      argv.push("-O", role.request);
+      break;
+    case "direct":
+      break;
+  }
+  // Caller's options next: ssh keeps the first value it sees, so the lines above always win and the
+  // caller's win over the defaults below.
+  for (const opt of o.options ?? []) argv.push("-o", opt);
+  argv.push("-o", `ConnectTimeout=${o.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`);
+  argv.push("-o", `ServerAliveInterval=${o.serverAliveInterval ?? 15}`);
+  argv.push("-o", `ServerAliveCountMax=${o.serverAliveCountMax ?? 3}`);
+  argv.push(
+    "-o",
+    `StrictHostKeyChecking=${o.hostKeyPolicy === "strict" ? "yes" : "accept-new"}`,
+  );
+  if (o.knownHostsFile !== undefined) {
+    argv.push("-o", `UserKnownHostsFile=${o.knownHostsFile}`);
+  }
+  if (o.identityFile !== undefined) {
+    argv.push("-i", o.identityFile, "-o", "IdentitiesOnly=yes");
+  }
+  if (o.configFile !== undefined) argv.push("-F", o.configFile);
+  const jumps = jumpHosts(o);
+  if (jumps.length > 0) argv.push("-J", jumps.join(","));
+  const port = target.port ?? o.port;
+  if (port !== undefined) argv.push("-p", String(port));
+  if (role.kind === "client" || role.kind === "direct") {
+    argv.push("-T");
+    if (!role.stdin) argv.push("-n");
+  }
+  argv.push("--", sshDestination(target));
+  if (role.kind === "client" || role.kind === "direct") argv.push(role.command);
+  return argv;
+}

@@ -1,0 +1,17 @@
+/**
+ * Test-only dependencies, with full specifiers (JSR is unreachable here).
+ *
+ * @module
+ */
+
+/**
+ * fast-check, the property-based testing library.
+ *
+ * @example
+ * ```ts
+ * import { fc } from "./deps.ts";
+ *
+ * fc.assert(fc.property(fc.string(), (s) => s.length >= 0));
+ * ```
+ */
+export { default as fc } from "npm:fast-check@^4.10.2";
