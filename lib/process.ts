@@ -51,6 +51,8 @@ export interface Child {
   kill(signal?: Deno.Signal): void;
   /** Lets this process exit while the child still runs. */
   unref(): void;
+  /** Undoes {@linkcode Child.unref}: awaiting `status` keeps this process alive again. */
+  ref(): void;
 }
 
 /** A function that starts a process; the default wraps `Deno.Command`. */
@@ -83,6 +85,9 @@ export const denoSpawner: Spawner = (program: string, options: SpawnOptions): Ch
     },
     unref() {
       child.unref();
+    },
+    ref() {
+      child.ref();
     },
   };
 };

@@ -127,7 +127,10 @@ export class ControlDir {
       // Watchdog already gone.
     }
     this.#writer = null;
-    if (this.#watchdog) await this.#watchdog.status;
+    if (this.#watchdog) {
+      this.#watchdog.ref();
+      await this.#watchdog.status;
+    }
     this.#watchdog = null;
   }
 

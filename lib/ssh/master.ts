@@ -215,6 +215,7 @@ export class Master {
       if (this.#alive && await this.#socketExists()) return;
       if (this.#alive) {
         this.#log(`master ${this.#controlPath}: socket vanished, restarting`);
+        this.#child?.ref();
         this.#child?.kill("SIGTERM");
         await this.#child?.status;
       }
@@ -243,6 +244,7 @@ export class Master {
     if (this.#starting) return;
     if (this.#alive && await this.check()) return;
     if (this.#child) {
+      this.#child.ref();
       this.#child.kill("SIGKILL");
       await this.#child.status;
     }
@@ -304,6 +306,7 @@ export class Master {
       }
       if (await this.#socketExists()) break;
       if (Date.now() - started > limitMs) {
+        child.ref();
         child.kill("SIGKILL");
         await child.status;
         const text = await Deno.readTextFile(this.#logFile).catch(() => "");
@@ -333,6 +336,7 @@ export class Master {
     this.#closed = true;
     await this.#starting?.catch(() => {});
     const child = this.#child;
+    child?.ref(); // Awaiting an unref'd child's exit would not keep this process alive.
     if (child && this.#alive) {
       // We own the master: SIGTERM makes it close the connection and remove its socket, without
       // the cost of another ssh process for `-O exit`.

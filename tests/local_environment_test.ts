@@ -1,0 +1,18 @@
+import { LocalEnvironment } from "../lib/local_environment.ts";
+import { runExecContract } from "./_contract.ts";
+
+async function localProbe(script: string) {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("LocalEnvironment meets the exec contract", async (t) => {
+  await using env = new LocalEnvironment();
+  await runExecContract(t, env, localProbe);
+});

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { type Child, setSpawner, type SpawnOptions } from "../../lib/process.ts";
+import { acquireMaster, classifySshError } from "../../lib/ssh/master.ts";
+import { SshConnectError } from "../../lib/errors.ts";
+
+/** A fake ssh: a master "connects" by creating its socket file; it lives until killed. */
+function fakeSsh(opts: { failWith?: string } = {}) {
+  const calls: string[][] = [];
+  const spawner = (program: string, o: SpawnOptions): Child => {
+    calls.push([program, ...o.args]);
+    let resolve!: (s: { code: number; signal: Deno.Signal | null }) => void;
+    const status = new Promise<{ code: number; signal: Deno.Signal | null }>((r) => (resolve = r));
+    const isMaster = o.args.includes("-M");
+    const isWatchdog = program === "sh";
+    if (isMaster) {
+      const path = o.args.find((a) => a.startsWith("ControlPath="))!.slice("ControlPath=".length);
+      const log = o.args[o.args.indexOf("-E") + 1]!;
+      setTimeout(() => {
+        if (opts.failWith) {
+          Deno.writeTextFileSync(log, opts.failWith);
+          resolve({ code: 255, signal: null });
+        } else {
+          Deno.writeTextFileSync(path, "");
+        }
+      }, 20);
+    } else if (!isWatchdog) {
+      setTimeout(() => resolve({ code: 0, signal: null }), 1);
+    }
+    return {
+      pid: 100000 + calls.length,
+      stdin: isWatchdog
+        ? new WritableStream({ close: () => resolve({ code: 0, signal: null }) })
+        : null,
+      stdout: null,
+      stderr: null,
+      status,
+      kill: (signal = "SIGTERM") => resolve({ code: 128 + 15, signal }),
+      unref: () => {},
+      ref: () => {},
+    };
+  };
+  return { calls, spawner };
+}
+
+Deno.test("acquireMaster() starts exactly one master for 20 concurrent first calls", async () => {
+  const fake = fakeSsh();
+  const restore = setSpawner(fake.spawner);
+  try {
+    const target = { host: "box", user: "u" };
+    const leases = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const lease = await acquireMaster(target, {}, () => {});
+        await lease.master.ensure();
+        return lease;
+      }),
+    );
+    const masters = fake.calls.filter((c) => c.includes("-M"));
+    assert.equal(masters.length, 1);
+    assert.equal(new Set(leases.map((l) => l.master)).size, 1);
+    assert.equal(leases[0]!.master.starts, 1);
+    const dir = leases[0]!.master.dir.path;
+    for (const l of leases) await l.release();
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, "the socket dir is removed");
+  } finally {
+    restore();
+  }
+});
+
+Deno.test("Master.ensure() reports a failed start as a classified SshConnectError", async () => {
+  const fake = fakeSsh({ failWith: "ssh: connect to host box port 22: Connection refused\r\n" });
+  const restore = setSpawner(fake.spawner);
+  try {
+    const lease = await acquireMaster({ host: "box" }, {}, () => {});
+    try {
+      await assert.rejects(lease.master.ensure(), (e) => {
+        assert.ok(e instanceof SshConnectError);
+        assert.equal(e.kind, "refused");
+        assert.equal(e.host, "ssh://box");
+        assert.match(e.stderrTail, /Connection refused/);
+        assert.match(e.hint ?? "", /ssh -v -o BatchMode=yes box true/);
+        return true;
+      });
+    } finally {
+      await lease.release();
+    }
+  } finally {
+    restore();
+  }
+});
+
+Deno.test("classifySshError() recognises ssh's messages", async (t) => {
+  const cases: [string, string][] = [
+    ["ssh: connect to host h port 22: Connection refused", "refused"],
+    ["ssh: Could not resolve hostname nope: Name or service not known", "dns"],
+    ["u@h: Permission denied (publickey).", "auth"],
+    [
+      "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.",
+      "host_key_changed",
+    ],
+    [
+      "No ED25519 host key is known for [127.0.0.1]:2222 and you have requested strict checking.\nHost key verification failed.",
+      "host_key_unknown",
+    ],
+    ["ssh: connect to host 10.0.0.1 port 22: Connection timed out", "timeout"],
+    ["ssh: connect to host h port 22: No route to host", "unreachable"],
+    ["command-line line 0: Bad configuration option: foo", "config"],
+    ["something else entirely", "unknown"],
+  ];
+  for (const [text, kind] of cases) {
+    await t.step(kind, () => assert.equal(classifySshError(text), kind));
+  }
+});
