@@ -5,7 +5,7 @@ import { liveSshTest, openLiveHost } from "../_live.ts";
 
 const dec = new TextDecoder();
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -34,7 +34,7 @@ async function sshProcessesFor(port: number): Promise<string> {
 liveSshTest(
   "SshEnvironment.open() says refused when nothing listens, within the timeout",
   async () => {
-    const port = await freePort();
+    const port = freePort();
     const started = performance.now();
     await assert.rejects(
       SshEnvironment.open(`ssh://nobody@127.0.0.1:${port}`, { connectTimeout: 5 }),
