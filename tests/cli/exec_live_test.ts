@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { liveSshTest, openLiveHost } from "../_live.ts";
+import { survivors, uniqueSleep } from "../_contract.ts";
+import { connFlags, runCli, startCli } from "./_run.ts";
+
+const dec = new TextDecoder();
+
+async function yonderDirs(): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir("/tmp")) {
+    if (/^yonder-[0-9a-f]+$/.test(e.name)) out.push(e.name);
+  }
+  return out.sort();
+}
+
+async function localSsh(port: number): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `ps -eo pid=,stat=,args= | grep -e ' ssh .*-p ${port} ' | grep -v -e grep -e ' Z' || true`,
+    ],
+    stdout: "piped",
+  }).output();
+  return dec.decode(out.stdout).trim();
+}
+
+liveSshTest("yonder exec returns the remote code; a remote exit 255 is a result", async () => {
+  await using host = await openLiveHost();
+  const seven = await runCli(["exec", ...connFlags(host), "--", "sh", "-c", "exit 7"]);
+  assert.equal(seven.code, 7, seven.stderr);
+  const r = await runCli([
+    "exec",
+    ...connFlags(host),
+    "--json",
+    "--",
+    "sh",
+    "-c",
+    "echo hi; exit 255",
+  ]);
+  assert.equal(r.code, 255, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.code, 255);
+  assert.equal(j.stdout, "hi\n");
+  assert.equal(j.target, host.target);
+  assert.equal(r.stderr, "");
+});
+
+liveSshTest(
+  "yonder exec --timeout 1 exits 124 within 3 s and leaves no remote command",
+  async () => {
+    await using host = await openLiveHost();
+    const tag = uniqueSleep();
+    const started = performance.now();
+    const r = await runCli(["exec", ...connFlags(host), "--timeout", "1", "--", "sleep", tag]);
+    const took = performance.now() - started;
+    assert.equal(r.code, 124, r.stderr);
+    assert.ok(took < 3000, `took ${took.toFixed(0)} ms`);
+    assert.match(r.stderr, /timeout/);
+    assert.equal(await survivors((s) => host.remote(s), tag), "");
+  },
+);
+
+liveSshTest(
+  "yonder exec interrupted by SIGINT leaves no remote command, ssh, socket or temp dir",
+  async () => {
+    await using host = await openLiveHost();
+    const before = await yonderDirs();
+    const tag = uniqueSleep();
+    const child = startCli([
+      "exec",
+      ...connFlags(host),
+      "--",
+      "sh",
+      "-c",
+      'echo started; sleep "$1"',
+      "sh",
+      tag,
+    ]);
+    const reader = child.stdout.getReader();
+    const first = await reader.read();
+    assert.equal(dec.decode(first.value), "started\n");
+    assert.notEqual(await survivors((s) => host.remote(s), tag), "", "the command runs");
+    child.kill("SIGINT");
+    reader.releaseLock();
+    const [status, , stderr] = await Promise.all([
+      child.status,
+      child.stdout.cancel(),
+      new Response(child.stderr).text(),
+    ]);
+    assert.equal(status.code, 130, stderr);
+    assert.equal(await survivors((s) => host.remote(s), tag), "");
+    assert.equal(await localSsh(host.fixture!.port), "");
+    assert.deepEqual(await yonderDirs(), before);
+  },
+);
+
+liveSshTest("yonder exec does not hang when its own stdin never closes", async () => {
+  await using host = await openLiveHost();
+  const child = startCli(["exec", ...connFlags(host), "--", "cat"], { stdin: "piped" });
+  // Keep stdin open and never write: the remote cat must still see EOF at once.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15000);
+  const out = await child.output();
+  clearTimeout(timer);
+  assert.equal(out.code, 0, dec.decode(out.stderr));
+  assert.equal(out.stdout.length, 0);
+  await child.stdin.close().catch(() => {});
+});
+
+liveSshTest("yonder exec says refused with exit 255 when nothing listens", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const r = await runCli(["exec", "-r", `ssh://u@127.0.0.1:${port}`, "--", "true"]);
+  assert.equal(r.code, 255);
+  assert.match(r.stderr, /^yonder: refused: Connection to "ssh:\/\/u@127\.0\.0\.1:\d+" refused/);
+  assert.match(r.stderr, /\nhint: /);
+});
+
+liveSshTest("yonder check reports each probe", async () => {
+  await using host = await openLiveHost();
+  const r = await runCli(["check", ...connFlags(host)]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  for (const probe of ["connect", "shell", "tar", "sha256sum", "rtt"]) {
+    assert.match(r.stdout, new RegExp(`^ok +${probe} `, "m"));
+  }
+  const j = JSON.parse((await runCli(["check", ...connFlags(host), "--json"])).stdout);
+  assert.equal(j.ok, true);
+  assert.equal(j.probes.length, 5);
+});

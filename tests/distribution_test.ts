@@ -1,0 +1,152 @@
+/**
+ * The ways yonder ships: `deno bundle` to one file, `deno run <url>/main.ts`, and `deno compile`
+ * (which needs a base binary that may not be downloadable here).
+ */
+
+import assert from "node:assert/strict";
+import { liveSshTest, openLiveHost } from "./_live.ts";
+import { connFlags } from "./cli/_run.ts";
+import { VERSION } from "../lib/version.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+async function run(
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  }).output();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Serves the repository over HTTP on loopback, like a raw file host would. */
+function serveRepo(): Deno.HttpServer<Deno.NetAddr> & { url: string } {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.includes("..")) return new Response("no", { status: 400 });
+    try {
+      const body = await Deno.readFile(`${ROOT}${path.slice(1)}`);
+      const type = path.endsWith(".ts") ? "application/typescript" : "application/octet-stream";
+      return new Response(body, { headers: { "content-type": type } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  return Object.assign(server, { url: `http://127.0.0.1:${server.addr.port}` });
+}
+
+Deno.test("deno bundle writes one file that runs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const b = await run(["bundle", "--quiet", "-o", `${dir}/yonder.js`, "main.ts"], ROOT);
+    assert.equal(b.code, 0, b.stderr);
+    const v = await run(["run", "-A", `${dir}/yonder.js`, "--version"], dir);
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.stdout, `yonder ${VERSION}\n`);
+    const e = await run([
+      "run",
+      "-A",
+      `${dir}/yonder.js`,
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "echo ok; exit 4",
+    ], dir);
+    assert.equal(e.code, 4, e.stderr);
+    assert.equal(e.stdout, "ok\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno run <url>/main.ts --help works from a served checkout", async () => {
+  await using server = serveRepo();
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run(
+      ["run", "-A", "--quiet", "--reload", `${server.url}/main.ts`, "--help"],
+      dir,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Usage: yonder <command>/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+liveSshTest("deno run <url>/main.ts exec runs a remote command", async () => {
+  await using host = await openLiveHost();
+  await using server = serveRepo();
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run(
+      [
+        "run",
+        "-A",
+        "--quiet",
+        `${server.url}/main.ts`,
+        "exec",
+        ...connFlags(host),
+        "--",
+        "sh",
+        "-c",
+        "echo remote; exit 5",
+      ],
+      dir,
+    );
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, "remote\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * `deno compile` needs the denort base binary for this Deno version, downloaded from the Deno
+ * release host. Try once at load time; if it cannot be had, the test is skipped with the reason.
+ */
+const compileDir = await Deno.makeTempDir();
+const compiled = await run(
+  ["compile", "-A", "--quiet", "-o", `${compileDir}/yonder`, "main.ts"],
+  ROOT,
+);
+const baseBinaryMissing = compiled.code !== 0 &&
+  /Setting up base binary|denort/.test(compiled.stderr);
+const compileSkip = baseBinaryMissing
+  ? `deno compile cannot get its base binary (denort) here: ${
+    compiled.stderr.split("\n").find((l) => /error sending request|dns error|No such file/.test(l))
+      ?.replace(/^\s*\d+:\s*/, "").trim() ?? "download failed"
+  }`
+  : undefined;
+if (compileSkip) {
+  await Deno.remove(compileDir, { recursive: true });
+  // deno-lint-ignore no-console
+  console.error(`compile test skipped: ${compileSkip}`);
+}
+
+Deno.test({
+  name: "deno compile builds a binary that runs",
+  ignore: compileSkip !== undefined,
+  fn: async () => {
+    try {
+      // Any other compile failure is a real failure.
+      assert.equal(compiled.code, 0, compiled.stderr);
+      const v = await new Deno.Command(`${compileDir}/yonder`, {
+        args: ["--version"],
+        stdout: "piped",
+      })
+        .output();
+      assert.equal(v.code, 0);
+      assert.equal(dec.decode(v.stdout), `yonder ${VERSION}\n`);
+    } finally {
+      await Deno.remove(compileDir, { recursive: true });
+    }
+  },
+});
