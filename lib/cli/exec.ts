@@ -131,7 +131,8 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
       writes = writes.then(() => io.stderr(copy)).catch(ignoreBrokenPipe);
     };
   }
-  const env2 = await openEnvironment(io, values);
+  // One command: let it carry the connection (one ssh process instead of a master and a channel).
+  const env2 = await openEnvironment(io, values, { oneShot: true });
   const abort = new AbortController();
   let interrupted: "SIGINT" | "SIGTERM" | null = null;
   const unsubscribe = io.onSignal((sig) => {

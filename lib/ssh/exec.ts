@@ -39,6 +39,11 @@ export interface SshExecContext {
   master: Master | null;
   /** Debug logger. */
   log: Logger;
+  /**
+   * When no master runs yet, let the call itself be the master (one ssh process for a one-shot
+   * call) instead of starting a master and then a channel.
+   */
+  oneShot?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -53,6 +58,8 @@ interface ClientOutcome {
   cwd: string | null;
   killedBy: "timeout" | "abort" | null;
   stderrTail: string;
+  /** The call ran as the master's own session. */
+  carried: boolean;
 }
 
 /**
@@ -82,11 +89,12 @@ export async function sshExec(
   const replayable = !(opts.stdin instanceof ReadableStream);
   for (let attempt = 1;; attempt++) {
     const master = ctx.master;
-    if (master) await master.ensure();
+    const mayCarry = master !== null && ctx.oneShot === true && !master.alive;
+    if (master && !mayCarry) await master.ensure();
     const release = master ? await master.channels.acquire() : () => {};
     let outcome: ClientOutcome;
     try {
-      outcome = await runClient(ctx, nonce, remote, opts);
+      outcome = await runClient(ctx, nonce, remote, opts, mayCarry);
     } finally {
       release();
     }
@@ -123,23 +131,31 @@ async function runClient(
   nonce: string,
   remote: string,
   opts: ExecOptions,
+  mayCarry: boolean,
 ): Promise<ClientOutcome> {
   const hasStdin = opts.stdin !== undefined;
-  const args = ctx.master
-    ? buildSshArgv(ctx.target, ctx.options, {
-      kind: "client",
-      controlPath: ctx.master.controlPath,
-      command: remote,
-      stdin: hasStdin,
-    })
-    : buildSshArgv(ctx.target, ctx.options, { kind: "direct", command: remote, stdin: hasStdin });
-  const child = spawn(ctx.options.sshPath ?? "ssh", {
-    args,
-    stdin: hasStdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    detached: true,
-  });
+  let child = mayCarry ? await ctx.master!.startCarrying(remote, hasStdin) : null;
+  const carried = child !== null;
+  if (!child) {
+    if (mayCarry) await ctx.master!.ensure();
+    const args = ctx.master
+      ? buildSshArgv(ctx.target, ctx.options, {
+        kind: "client",
+        controlPath: ctx.master.controlPath,
+        command: remote,
+        stdin: hasStdin,
+      })
+      : buildSshArgv(ctx.target, ctx.options, { kind: "direct", command: remote, stdin: hasStdin });
+    child = spawn(ctx.options.sshPath ?? "ssh", {
+      args,
+      stdin: hasStdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Not detached: a new session costs a fork instead of a spawn (about 3 ms here). A terminal
+      // Ctrl-C that reaches this client only closes its channel; the kill path still stops the
+      // remote group through the master, which is detached.
+    });
+  }
   const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
   const stdout = new OutputSink(cap);
   const stderr = new OutputSink(cap);
@@ -153,6 +169,7 @@ async function runClient(
     cwd: null,
     killedBy: null,
     stderrTail: "",
+    carried,
   };
   let pgidSeen: () => void = () => {};
   const pgidKnown = new Promise<void>((r) => (pgidSeen = r));
@@ -231,7 +248,7 @@ async function killRemote(
           stdin: false,
         })
         : buildSshArgv(ctx.target, ctx.options, { kind: "direct", command: script, stdin: false });
-      const killer = spawn(ctx.options.sshPath ?? "ssh", { args, detached: true });
+      const killer = spawn(ctx.options.sshPath ?? "ssh", { args });
       const done = await withTimeout(killer.status, KILL_GRACE_MS + 5000);
       if (!done) killer.kill("SIGKILL");
       ctx.log(`remote process group ${o.pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
@@ -277,7 +294,24 @@ async function interpret(
   const text = o.stderrTail;
   const host = formatTarget(ctx.target);
   const master = ctx.master;
-  if (!master) {
+  if (master && o.carried) {
+    // The call was the master: ssh's own messages are in its log, not on stderr.
+    if (o.pgid === null) {
+      const failure = await master.carrierFailure();
+      if (failure) throw failure;
+    } else {
+      const log = tail(await master.logText());
+      if (log !== "") {
+        throw new SshConnectionLost({
+          host,
+          message: `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
+          stderrTail: log,
+          hint: "Check the command's effects before running it again",
+        });
+      }
+      return result(o.status.code, null, false);
+    }
+  } else if (!master) {
     if (o.pgid === null && o.status.code === 255) {
       throw connectError(ctx.target, ctx.options, text, 255);
     }

@@ -158,6 +158,8 @@ export class Master {
   #controlPath: string;
   #logFile: string;
   #child: Child | null = null;
+  #children = new Set<Child>();
+  #carrierFailure: Promise<unknown> | null = null;
   #alive = false;
   #starting: Promise<void> | null = null;
   #log: Logger;
@@ -260,21 +262,72 @@ export class Master {
   }
 
   async #start(): Promise<void> {
-    await Deno.remove(this.#controlPath).catch(() => {});
-    await Deno.writeTextFile(this.#logFile, "");
-    const argv = buildSshArgv(this.target, this.options, {
-      kind: "master",
-      controlPath: this.#controlPath,
-      logFile: this.#logFile,
+    const child = await this.#spawnMaster(null);
+    await this.#awaitReady(child);
+  }
+
+  /**
+   * Starts a master that also runs `command` as its own session, so a one-shot call costs one ssh
+   * process. Concurrent {@linkcode ensure} callers wait for its socket and multiplex over it; it
+   * exits once its command and their channels are done. Returns null when a master runs or is
+   * starting already (the caller then uses a normal channel).
+   */
+  async startCarrying(command: string, stdin: boolean): Promise<Child | null> {
+    if (this.#closed) throw new Error("Master is closed");
+    if (this.#alive || this.#starting) return null;
+    let ready!: () => void;
+    this.#starting = new Promise<void>((r) => (ready = r));
+    let child: Child;
+    try {
+      child = await this.#spawnMaster({ command, stdin });
+    } catch (e) {
+      this.#starting = null;
+      ready();
+      throw e;
+    }
+    const readiness = this.#awaitReady(child);
+    this.#carrierFailure = readiness.then(() => null, (e: unknown) => e);
+    readiness.catch(() => {}).finally(() => {
+      this.#starting = null;
+      ready();
     });
+    return child;
+  }
+
+  /** The connect error of the last carrying start, once it is known (null if it connected). */
+  carrierFailure(): Promise<unknown> {
+    return this.#carrierFailure ?? Promise.resolve(null);
+  }
+
+  /** ssh's own messages of the current master (its `-E` log). */
+  logText(): Promise<string> {
+    return Deno.readTextFile(this.#logFile).catch(() => "");
+  }
+
+  async #spawnMaster(carry: { command: string; stdin: boolean } | null): Promise<Child> {
+    if (this.starts > 0) {
+      // A draining master may still hold the old path: every start gets a fresh one.
+      await Deno.remove(this.#controlPath).catch(() => {});
+      await Deno.remove(this.#logFile).catch(() => {});
+      this.#controlPath = this.#dir.socketPath();
+      this.#logFile = `${this.#controlPath}.log`;
+    }
+    await Deno.writeTextFile(this.#logFile, "");
+    const argv = buildSshArgv(
+      this.target,
+      this.options,
+      carry
+        ? { kind: "carrier", controlPath: this.#controlPath, logFile: this.#logFile, ...carry }
+        : { kind: "master", controlPath: this.#controlPath, logFile: this.#logFile },
+    );
     this.#log(`master start: ssh ${argv.join(" ")}`);
     let child: Child;
     try {
       child = spawn(this.options.sshPath ?? "ssh", {
         args: argv,
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
+        stdin: carry?.stdin ? "piped" : "null",
+        stdout: carry ? "piped" : "null",
+        stderr: carry ? "piped" : "null",
         detached: true,
       });
     } catch (e) {
@@ -283,25 +336,31 @@ export class Master {
       }
       throw e;
     }
-    child.unref();
+    if (!carry) child.unref();
     this.starts++;
     this.#child = child;
+    this.#children.add(child);
     await this.#dir.watch(child.pid);
-    let exited: { code: number } | null = null;
     child.status.then((s) => {
-      exited = s;
+      this.#children.delete(child);
       this.#dir.unwatch(child.pid);
       if (this.#child === child) {
         if (this.#alive) this.#log(`master ${this.#controlPath} exited (code ${s.code})`);
         this.#alive = false;
       }
     });
+    return child;
+  }
+
+  async #awaitReady(child: Child): Promise<void> {
+    let exited: { code: number } | null = null;
+    child.status.then((s) => (exited = s));
     const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
     const started = Date.now();
     let delay = 1;
     while (true) {
       if (exited) {
-        const text = await Deno.readTextFile(this.#logFile).catch(() => "");
+        const text = await this.logText();
         throw connectError(this.target, this.options, text, (exited as { code: number }).code);
       }
       if (await this.#socketExists()) break;
@@ -309,13 +368,12 @@ export class Master {
         child.ref();
         child.kill("SIGKILL");
         await child.status;
-        const text = await Deno.readTextFile(this.#logFile).catch(() => "");
-        throw connectError(this.target, this.options, text, null, "timeout");
+        throw connectError(this.target, this.options, await this.logText(), null, "timeout");
       }
       await Promise.race([child.status, sleep(delay)]);
       delay = Math.min(delay + 1, 5);
     }
-    this.#alive = true;
+    if (this.#child === child && !exited) this.#alive = true;
     this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);
   }
 
@@ -326,7 +384,6 @@ export class Master {
         controlPath: this.#controlPath,
         request,
       }),
-      detached: true,
     });
   }
 
@@ -335,6 +392,12 @@ export class Master {
     if (this.#closed) return;
     this.#closed = true;
     await this.#starting?.catch(() => {});
+    for (const other of this.#children) {
+      if (other === this.#child) continue;
+      other.ref();
+      other.kill("SIGTERM");
+      await withTimeout(other.status, 3000);
+    }
     const child = this.#child;
     child?.ref(); // Awaiting an unref'd child's exit would not keep this process alive.
     if (child && this.#alive) {
@@ -377,8 +440,21 @@ interface Entry {
 const registry = new Map<string, Entry>();
 
 function registryKey(target: Target, o: SshConnectOptions): string {
-  const { sshVerbose: _v, ...rest } = o;
-  return JSON.stringify([target.user ?? null, target.host, target.port ?? null, rest]);
+  // Only what changes the connection: logger, verbosity and the like do not split masters.
+  const conn = [
+    o.port,
+    o.identityFile,
+    o.configFile,
+    o.jump,
+    o.options,
+    o.hostKeyPolicy ?? "accept-new",
+    o.knownHostsFile,
+    o.connectTimeout,
+    o.serverAliveInterval,
+    o.serverAliveCountMax,
+    o.sshPath,
+  ];
+  return JSON.stringify([target.user ?? null, target.host, target.port ?? null, conn]);
 }
 
 /** A shared master and the function that gives it back. */

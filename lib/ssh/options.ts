@@ -50,6 +50,8 @@ export const DEFAULT_CONNECT_TIMEOUT = 10;
 export type SshRole =
   /** The ControlMaster: authenticates once, runs no command (`-M -N`). */
   | { kind: "master"; controlPath: string; logFile: string }
+  /** A master that also runs one command as its own session (one-shot calls). */
+  | { kind: "carrier"; controlPath: string; logFile: string; command: string; stdin: boolean }
   /** A command multiplexed over the master; never dials on its own. */
   | { kind: "client"; controlPath: string; command: string; stdin: boolean }
   /** A control request to the master (`-O check` / `-O exit`). */
@@ -143,6 +145,11 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
       argv.push("-E", role.logFile);
       if (o.sshVerbose) argv.push("-v");
       break;
+    case "carrier":
+      argv.push("-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=no");
+      argv.push("-E", role.logFile);
+      if (o.sshVerbose) argv.push("-v");
+      break;
     case "client":
       argv.push("-o", "ControlMaster=no");
       // If the master is gone, ssh would quietly log in on its own; make that fail loudly instead.
@@ -175,11 +182,12 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
   if (jumps.length > 0) argv.push("-J", jumps.join(","));
   const port = target.port ?? o.port;
   if (port !== undefined) argv.push("-p", String(port));
-  if (role.kind === "client" || role.kind === "direct") {
+  const runs = role.kind === "client" || role.kind === "direct" || role.kind === "carrier";
+  if (runs) {
     argv.push("-T");
     if (!role.stdin) argv.push("-n");
   }
   argv.push("--", sshDestination(target));
-  if (role.kind === "client" || role.kind === "direct") argv.push(role.command);
+  if (runs) argv.push(role.command);
   return argv;
 }

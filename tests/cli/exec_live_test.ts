@@ -5,14 +5,6 @@ import { connFlags, runCli, startCli } from "./_run.ts";
 
 const dec = new TextDecoder();
 
-async function yonderDirs(): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir("/tmp")) {
-    if (/^yonder-[0-9a-f]+$/.test(e.name)) out.push(e.name);
-  }
-  return out.sort();
-}
-
 async function localSsh(port: number): Promise<string> {
   const out = await new Deno.Command("sh", {
     args: [
@@ -64,10 +56,10 @@ liveSshTest(
   "yonder exec interrupted by SIGINT leaves no remote command, ssh, socket or temp dir",
   async () => {
     await using host = await openLiveHost();
-    const before = await yonderDirs();
     const tag = uniqueSleep();
     const child = startCli([
       "exec",
+      "-v",
       ...connFlags(host),
       "--",
       "sh",
@@ -90,7 +82,10 @@ liveSshTest(
     assert.equal(status.code, 130, stderr);
     assert.equal(await survivors((s) => host.remote(s), tag), "");
     assert.equal(await localSsh(host.fixture!.port), "");
-    assert.deepEqual(await yonderDirs(), before);
+    // -v logged the master's argv, which names this run's socket dir.
+    const dir = /ControlPath=(\/tmp\/yonder-[0-9a-f]+)\//.exec(stderr)?.[1];
+    assert.ok(dir, stderr);
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, "the socket dir is removed");
   },
 );
 

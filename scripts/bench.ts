@@ -1,0 +1,153 @@
+/**
+ * `deno task bench`: speed figures as ratios against raw OpenSSH measured in the same run on the
+ * same native sshd fixture. Absolute times on shared machines drift; the ratios are the targets.
+ *
+ * Sections: `cold` (CLI process vs `ssh host true`), `warm` (library exec per call over the
+ * master vs `ssh -S socket host true`), plus the files and session sections when present. Pick
+ * sections with arguments: `deno task bench cold warm`.
+ *
+ * @module
+ */
+
+import { startSshd, type SshdFixture } from "../tests/fixtures/sshd.ts";
+import { SshEnvironment } from "../lib/ssh/environment.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Median of a list of numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Milliseconds one run of `fn` takes. */
+export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** Runs a program to completion and fails loudly if it fails. */
+export async function runOk(program: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(program, { args, stdout: "null", stderr: "piped" }).output();
+  if (out.code !== 0) {
+    throw new Error(`${program} ${args.join(" ")} exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/** Prints one result line: name, medians, ratio and whether it meets the target. */
+export function report(
+  name: string,
+  ours: number,
+  raw: number,
+  target: { max?: number; min?: number },
+  unit = "ms",
+): void {
+  const ratio = ours / raw;
+  const ok = (target.max === undefined || ratio <= target.max) &&
+    (target.min === undefined || ratio >= target.min);
+  const goal = target.max !== undefined ? `<= ${target.max}x` : `>= ${target.min}x`;
+  console.log(
+    `${name.padEnd(44)} yonder ${ours.toFixed(2).padStart(8)} ${unit}  raw ${
+      raw.toFixed(2).padStart(8)
+    } ${unit}  ratio ${ratio.toFixed(3)}  target ${goal}  ${ok ? "MET" : "MISSED"}`,
+  );
+}
+
+function cliFlags(f: SshdFixture): string[] {
+  return [
+    "-r",
+    f.target,
+    "-i",
+    f.identityFile,
+    "--known-hosts",
+    f.knownHostsFile,
+    "--strict-host-key",
+  ];
+}
+
+/** Cold first call: a fresh `yonder exec` process vs a fresh `ssh host true`. */
+async function benchCold(f: SshdFixture, runs: number): Promise<void> {
+  const bundleDir = await Deno.makeTempDir();
+  const bundle = `${bundleDir}/yonder.js`;
+  await runOk(Deno.execPath(), ["bundle", "--quiet", "-o", bundle, MAIN]);
+  const raw: number[] = [];
+  const viaMain: number[] = [];
+  const viaBundle: number[] = [];
+  const sshArgs = [...f.sshArgv.slice(1), "true"];
+  const yonder = (entry: string) => [
+    "run",
+    "-A",
+    "--quiet",
+    entry,
+    "exec",
+    ...cliFlags(f),
+    "--",
+    "true",
+  ];
+  // Warm the module cache once so the runs measure start-up, not the first compile.
+  await runOk(Deno.execPath(), yonder(MAIN));
+  await runOk(Deno.execPath(), yonder(bundle));
+  for (let i = 0; i < runs; i++) {
+    raw.push(await timeIt(() => runOk("ssh", sshArgs)));
+    viaMain.push(await timeIt(() => runOk(Deno.execPath(), yonder(MAIN))));
+    viaBundle.push(await timeIt(() => runOk(Deno.execPath(), yonder(bundle))));
+  }
+  await Deno.remove(bundleDir, { recursive: true });
+  console.log(`\n# cold first call (${runs} runs each, interleaved)`);
+  report("yonder exec (bundle) vs ssh host true", median(viaBundle), median(raw), { max: 1.3 });
+  report("yonder exec (deno run main.ts) vs ssh host true", median(viaMain), median(raw), {
+    max: 1.3,
+  });
+}
+
+/** Warm exec per call through the library over the master vs `ssh -S socket host true`. */
+async function benchWarm(f: SshdFixture, calls: number): Promise<void> {
+  await using env = await SshEnvironment.open(f.target, { ...f.connect });
+  const host = f.sshArgv.at(-1)!;
+  const rawArgs = ["-S", env.controlPath!, "-T", "-n", host, "true"];
+  for (let i = 0; i < 10; i++) {
+    await env.exec(["true"]);
+    await runOk("ssh", rawArgs);
+  }
+  const ours: number[] = [];
+  const raw: number[] = [];
+  const block = 20;
+  for (let done = 0; done < calls; done += block) {
+    for (let i = 0; i < block; i++) {
+      ours.push(await timeIt(async () => {
+        const r = await env.exec(["true"]);
+        if (r.code !== 0) throw new Error(`exec failed: ${r.code}`);
+      }));
+    }
+    for (let i = 0; i < block; i++) raw.push(await timeIt(() => runOk("ssh", rawArgs)));
+  }
+  // The same raw loop from a shell, without Deno's spawn in the way.
+  const loop = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `s=$(date +%s%N); for i in $(seq ${calls}); do ssh -S '${env.controlPath}' -T -n ${host} true || exit 1; done; e=$(date +%s%N); echo $(( (e - s) / ${calls} ))`,
+    ],
+    stdout: "piped",
+  }).output();
+  const shellLoopMs = Number(new TextDecoder().decode(loop.stdout).trim()) / 1e6;
+  console.log(`\n# warm exec per call over the master (${calls} calls each, in blocks of ${block})`);
+  report("env.exec(['true']) vs ssh -S sock host true", median(ours), median(raw), { max: 1.15 });
+  report("env.exec(['true']) vs bash loop of ssh -S", median(ours), shellLoopMs, { max: 1.15 });
+}
+
+/** Sections beyond the exec core register here (files, session). */
+export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {};
+
+if (import.meta.main) {
+  const wanted = new Set(Deno.args);
+  const want = (name: string) => wanted.size === 0 || wanted.has(name);
+  await using f = await startSshd();
+  console.log(`yonder bench on ${f.target} (${Deno.build.os}, deno ${Deno.version.deno})`);
+  if (want("cold")) await benchCold(f, 10);
+  if (want("warm")) await benchWarm(f, 200);
+  for (const [name, fn] of Object.entries(extraSections)) {
+    if (want(name)) await fn(f);
+  }
+}
