@@ -147,6 +147,7 @@ export function debugLogger(io: Io, level: number): Logger {
 export async function openEnvironment(
   io: Io,
   v: ConnValues,
+  extra: { oneShot?: boolean } = {},
 ): Promise<Environment> {
   const level = v.verbose?.length ?? 0;
   const logger = debugLogger(io, level);
@@ -167,6 +168,7 @@ export async function openEnvironment(
     options.connectTimeout = Math.ceil(secondsFlag("connect-timeout", v["connect-timeout"]));
   }
   if (level >= 2) options.sshVerbose = true;
+  if (extra.oneShot) options.oneShot = true;
   return await SshEnvironment.open(target, options);
 }
 

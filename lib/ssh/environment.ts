@@ -18,6 +18,12 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
   logger?: Logger;
   /** Most channels open at once over the master; more calls wait. Default 8. */
   maxChannels?: number;
+  /**
+   * For one-shot use (the CLI): do not connect in `open`; the first `exec` carries the connection
+   * itself (one ssh process instead of a master plus a channel). Connection errors then surface
+   * from that `exec`. Later calls start a normal master.
+   */
+  oneShot?: boolean;
 }
 
 /**
@@ -53,6 +59,7 @@ export class SshEnvironment implements Environment {
       options,
       master: lease?.master ?? null,
       log: options.logger ?? (() => {}),
+      oneShot: options.oneShot === true,
     };
   }
 
@@ -78,6 +85,7 @@ export class SshEnvironment implements Environment {
       return env;
     }
     const lease = await acquireMaster(t, options, log, options.maxChannels);
+    if (options.oneShot) return new SshEnvironment(t, options, lease);
     try {
       await lease.master.ensure();
     } catch (e) {
