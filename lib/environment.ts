@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { FileOps } from "./files.ts";
+import type { TreeOps } from "./tree/types.ts";
+
 /** Options of {@linkcode Environment.exec}. */
 export interface ExecOptions {
   /** Working directory; a missing one is a `NotFound` error and the command does not run. */
@@ -16,6 +19,16 @@ export interface ExecOptions {
   allowEnv?: string[];
   /** Bytes (or text) for the command's stdin; without it stdin is empty (`/dev/null`). */
   stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /**
+   * A local file to use as the command's stdin instead of `stdin`; its bytes go to ssh directly,
+   * without passing through this process.
+   */
+  stdinFile?: string;
+  /**
+   * A local file that receives the command's stdout directly (created or truncated); the result's
+   * `stdout` is then empty and `onStdout` is not called.
+   */
+  stdoutFile?: string;
   /** Called with each chunk of stdout as it arrives. */
   onStdout?: (chunk: Uint8Array) => void;
   /** Called with each chunk of stderr as it arrives. */
@@ -47,7 +60,7 @@ export interface ExecResult {
 }
 
 /** A place to run commands: a remote host over OpenSSH, or this machine. */
-export interface Environment extends AsyncDisposable {
+export interface Environment extends AsyncDisposable, FileOps, TreeOps {
   /** Which backend this is. */
   readonly kind: "ssh" | "local";
   /** A label for messages: the target, or `local`. */

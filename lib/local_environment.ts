@@ -13,6 +13,11 @@ import { type Child, killGroup, spawn } from "./process.ts";
 import { feed, OutputSink, pump } from "./_output.ts";
 import { KILL_GRACE_MS } from "./ssh/exec.ts";
 import { withTimeout } from "./ssh/master.ts";
+import { LocalFiles } from "./local_files.ts";
+import type * as F from "./files.ts";
+import { push as pushTree } from "./tree/push.ts";
+import { pull as pullTree } from "./tree/pull.ts";
+import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree/types.ts";
 
 /** Options of {@linkcode LocalEnvironment}. */
 export interface LocalEnvironmentOptions {
@@ -107,9 +112,14 @@ export class LocalEnvironment implements Environment {
       };
     }
     const hasStdin = opts.stdin !== undefined;
+    const files = {
+      ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
+      ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+    };
     const child = spawn("sh", {
       args,
       stdin: hasStdin ? "piped" : "null",
+      ...files,
       stdout: "piped",
       stderr: "piped",
       env,
@@ -175,6 +185,75 @@ export class LocalEnvironment implements Environment {
   /** Same as {@linkcode close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  // Files and trees: lib/local_files.ts and lib/tree/ (paths resolve like the working directory).
+  #filesImpl: LocalFiles | undefined;
+  get #files(): LocalFiles {
+    return this.#filesImpl ??= new LocalFiles((p) => this.#resolveCwd(p) ?? p);
+  }
+
+  /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
+  readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
+    return this.#files.readFile(path, options);
+  }
+
+  /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
+  readFileStream(
+    path: string,
+    sink: (chunk: Uint8Array) => void,
+    options?: F.DownloadOptions,
+  ): Promise<number> {
+    return this.#files.readFileStream(path, sink, options);
+  }
+
+  /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
+  writeFile(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array>,
+    options?: F.WriteFileOptions,
+  ): Promise<void> {
+    return this.#files.writeFile(path, data, options);
+  }
+
+  /** Copies a local file to `path`; see {@linkcode F.FileOps.upload}. */
+  upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
+    return this.#files.upload(localPath, path, options);
+  }
+
+  /** Copies `path` to a local file; see {@linkcode F.FileOps.download}. */
+  download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
+    return this.#files.download(path, localPath, options);
+  }
+
+  /** Describes a path; see {@linkcode F.FileOps.stat}. */
+  stat(path: string): Promise<F.FileInfo> {
+    return this.#files.stat(path);
+  }
+
+  /** Lists a directory; see {@linkcode F.FileOps.list}. */
+  list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
+    return this.#files.list(path, options);
+  }
+
+  /** Removes a path; see {@linkcode F.FileOps.remove}. */
+  remove(path: string, options?: F.RemoveOptions): Promise<void> {
+    return this.#files.remove(path, options);
+  }
+
+  /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
+  mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
+    return this.#files.mkdir(path, options);
+  }
+
+  /** Copies a tree with the same manifest logic as over SSH; see {@linkcode PushOptions}. */
+  push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
+    return pushTree(this, localDir, remoteDir, options);
+  }
+
+  /** Copies a tree back; see {@linkcode PullOptions}. */
+  pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
+    return pullTree(this, remoteDir, localDir, options);
   }
 }
 

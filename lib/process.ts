@@ -25,6 +25,10 @@ export interface SpawnOptions {
   cwd?: string;
   /** Start the child in its own session and process group (so a terminal Ctrl-C does not reach it). */
   detached?: boolean;
+  /** Connect the child's stdin to this local file (no bytes pass through this process). */
+  stdinFile?: string;
+  /** Connect the child's stdout to this local file, created or truncated. */
+  stdoutFile?: string;
 }
 
 /** The status of an exited child. */
@@ -60,10 +64,22 @@ export type Spawner = (program: string, options: SpawnOptions) => Child;
 
 /** Starts `program` with `Deno.Command`. */
 export const denoSpawner: Spawner = (program: string, options: SpawnOptions): Child => {
+  let args = options.args;
+  const inFile = options.stdinFile;
+  const outFile = options.stdoutFile;
+  if (inFile !== undefined || outFile !== undefined) {
+    // Deno cannot hand a file descriptor to a child, so a tiny sh opens the files and execs the
+    // program in its place: the bytes go straight between the file and the child.
+    const script = `i=$1 o=$2; shift 2; exec "$@"${inFile !== undefined ? ' <"$i"' : ""}${
+      outFile !== undefined ? ' >"$o"' : ""
+    }`;
+    args = ["-c", script, "yonder-redirect", inFile ?? "", outFile ?? "", program, ...args];
+    program = "sh";
+  }
   const child = new Deno.Command(program, {
-    args: options.args,
-    stdin: options.stdin ?? "null",
-    stdout: options.stdout ?? "null",
+    args,
+    stdin: inFile !== undefined ? "null" : options.stdin ?? "null",
+    stdout: outFile !== undefined ? "null" : options.stdout ?? "null",
     stderr: options.stderr ?? "null",
     ...(options.env ? { env: options.env } : {}),
     ...(options.cwd ? { cwd: options.cwd } : {}),
@@ -72,8 +88,8 @@ export const denoSpawner: Spawner = (program: string, options: SpawnOptions): Ch
   const status = child.status.then((s) => ({ code: s.code, signal: s.signal }));
   return {
     pid: child.pid,
-    stdin: options.stdin === "piped" ? child.stdin : null,
-    stdout: options.stdout === "piped" ? child.stdout : null,
+    stdin: options.stdin === "piped" && inFile === undefined ? child.stdin : null,
+    stdout: options.stdout === "piped" && outFile === undefined ? child.stdout : null,
     stderr: options.stderr === "piped" ? child.stderr : null,
     status,
     kill(signal: Deno.Signal = "SIGTERM") {

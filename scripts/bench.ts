@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a bench script reports on stdout
 /**
  * `deno task bench`: speed figures as ratios against raw OpenSSH measured in the same run on the
  * same native sshd fixture. Absolute times on shared machines drift; the ratios are the targets.
@@ -9,7 +10,7 @@
  * @module
  */
 
-import { startSshd, type SshdFixture } from "../tests/fixtures/sshd.ts";
+import { type SshdFixture, startSshd } from "../tests/fixtures/sshd.ts";
 import { SshEnvironment } from "../lib/ssh/environment.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -32,7 +33,9 @@ export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
 export async function runOk(program: string, args: string[]): Promise<void> {
   const out = await new Deno.Command(program, { args, stdout: "null", stderr: "piped" }).output();
   if (out.code !== 0) {
-    throw new Error(`${program} ${args.join(" ")} exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(
+      `${program} ${args.join(" ")} exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`,
+    );
   }
 }
 
@@ -116,10 +119,12 @@ async function benchWarm(f: SshdFixture, calls: number): Promise<void> {
   const block = 20;
   for (let done = 0; done < calls; done += block) {
     for (let i = 0; i < block; i++) {
-      ours.push(await timeIt(async () => {
-        const r = await env.exec(["true"]);
-        if (r.code !== 0) throw new Error(`exec failed: ${r.code}`);
-      }));
+      ours.push(
+        await timeIt(async () => {
+          const r = await env.exec(["true"]);
+          if (r.code !== 0) throw new Error(`exec failed: ${r.code}`);
+        }),
+      );
     }
     for (let i = 0; i < block; i++) raw.push(await timeIt(() => runOk("ssh", rawArgs)));
   }
@@ -132,7 +137,9 @@ async function benchWarm(f: SshdFixture, calls: number): Promise<void> {
     stdout: "piped",
   }).output();
   const shellLoopMs = Number(new TextDecoder().decode(loop.stdout).trim()) / 1e6;
-  console.log(`\n# warm exec per call over the master (${calls} calls each, in blocks of ${block})`);
+  console.log(
+    `\n# warm exec per call over the master (${calls} calls each, in blocks of ${block})`,
+  );
   report("env.exec(['true']) vs ssh -S sock host true", median(ours), median(raw), { max: 1.15 });
   report("env.exec(['true']) vs bash loop of ssh -S", median(ours), shellLoopMs, { max: 1.15 });
 }

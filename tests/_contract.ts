@@ -110,6 +110,25 @@ async function contractSteps(
     assert.equal(text((await env.exec(["cat"], { stdin: stream })).stdout), "ab");
   });
 
+  await t.step("stdinFile and stdoutFile connect local files directly", async () => {
+    const data = everyByte(3 << 20);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/in`, data);
+      const r = await env.exec(["cat"], { stdinFile: `${dir}/in`, stdoutFile: `${dir}/out` });
+      assert.equal(r.code, 0, text(r.stderr));
+      assert.equal(r.stdout.length, 0);
+      assert.equal(sha256(await Deno.readFile(`${dir}/out`)), sha256(data));
+      const viaPipe = await env.exec(["cat"], { stdinFile: `${dir}/in` });
+      assert.equal(sha256(viaPipe.stdout), sha256(data));
+      const status = await env.exec("echo err >&2; exit 9", { stdoutFile: `${dir}/empty` });
+      assert.equal(status.code, 9);
+      assert.equal(text(status.stderr), "err\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("every naughty string passes as argv byte-exact and none runs", async () => {
     const canary = `${scratch}/pwned`;
     const words = [

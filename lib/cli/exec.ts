@@ -7,6 +7,7 @@ import { UsageError } from "../errors.ts";
 import {
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  debugLogger,
   EXIT,
   intFlag,
   type Io,
@@ -156,5 +157,6 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
   } finally {
     unsubscribe();
     await env2.close();
+    debugLogger(io, values.verbose?.length ?? 0)("closed");
   }
 }

@@ -133,8 +133,12 @@ async function runClient(
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<ClientOutcome> {
-  const hasStdin = opts.stdin !== undefined;
-  let child = mayCarry ? await ctx.master!.startCarrying(remote, hasStdin) : null;
+  const hasStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
+  const files = {
+    ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
+    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+  };
+  let child = mayCarry ? await ctx.master!.startCarrying(remote, hasStdin, files) : null;
   const carried = child !== null;
   if (!child) {
     if (mayCarry) await ctx.master!.ensure();
@@ -151,6 +155,7 @@ async function runClient(
       stdin: hasStdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
+      ...files,
       // Not detached: a new session costs a fork instead of a spawn (about 3 ms here). A terminal
       // Ctrl-C that reaches this client only closes its channel; the kill path still stops the
       // remote group through the master, which is detached.
@@ -184,7 +189,9 @@ async function runClient(
     } else if (kind === "exit") o.exit = Number(value);
     else if (kind === "cwd") o.cwd = value;
   });
-  const feeding = hasStdin && child.stdin ? feed(child.stdin, opts.stdin!) : Promise.resolve();
+  const feeding = opts.stdin !== undefined && child.stdin
+    ? feed(child.stdin, opts.stdin)
+    : Promise.resolve();
   const pumping = Promise.all([
     pump(child.stdout, (c) => {
       stdout.push(c);
@@ -207,6 +214,7 @@ async function runClient(
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     o.status = await child.status;
+    ctx.log(`ssh exited (code ${o.status.code})`);
     await pumping;
     await feeding;
     await killing;

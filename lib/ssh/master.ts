@@ -272,14 +272,18 @@ export class Master {
    * exits once its command and their channels are done. Returns null when a master runs or is
    * starting already (the caller then uses a normal channel).
    */
-  async startCarrying(command: string, stdin: boolean): Promise<Child | null> {
+  async startCarrying(
+    command: string,
+    stdin: boolean,
+    files: { stdinFile?: string; stdoutFile?: string } = {},
+  ): Promise<Child | null> {
     if (this.#closed) throw new Error("Master is closed");
     if (this.#alive || this.#starting) return null;
     let ready!: () => void;
     this.#starting = new Promise<void>((r) => (ready = r));
     let child: Child;
     try {
-      child = await this.#spawnMaster({ command, stdin });
+      child = await this.#spawnMaster({ command, stdin }, files);
     } catch (e) {
       this.#starting = null;
       ready();
@@ -304,7 +308,10 @@ export class Master {
     return Deno.readTextFile(this.#logFile).catch(() => "");
   }
 
-  async #spawnMaster(carry: { command: string; stdin: boolean } | null): Promise<Child> {
+  async #spawnMaster(
+    carry: { command: string; stdin: boolean } | null,
+    files: { stdinFile?: string; stdoutFile?: string } = {},
+  ): Promise<Child> {
     if (this.starts > 0) {
       // A draining master may still hold the old path: every start gets a fresh one.
       await Deno.remove(this.#controlPath).catch(() => {});
@@ -329,6 +336,7 @@ export class Master {
         stdout: carry ? "piped" : "null",
         stderr: carry ? "piped" : "null",
         detached: true,
+        ...files,
       });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
