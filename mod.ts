@@ -30,6 +30,30 @@ export {
   YonderError,
 } from "./lib/errors.ts";
 export { filterEnv, isSensitiveEnvName } from "./lib/env_filter.ts";
+export type {
+  DownloadOptions,
+  FileInfo,
+  FileOps,
+  FileType,
+  ListOptions,
+  MkdirOptions,
+  ReadFileOptions,
+  RemoveOptions,
+  TransferProgress,
+  WriteFileOptions,
+} from "./lib/files.ts";
+export type {
+  Conflict,
+  PullOptions,
+  PullResult,
+  PushOptions,
+  TreeOps,
+  TreeOptions,
+  TreeResult,
+} from "./lib/tree/types.ts";
+export { push } from "./lib/tree/push.ts";
+export { pull } from "./lib/tree/pull.ts";
+export { isTransient, type RetryOptions, withRetry } from "./lib/retry.ts";
 export { shellQuote } from "./lib/quote.ts";
 export { main } from "./lib/cli/main.ts";
 export { VERSION } from "./lib/version.ts";

@@ -35,6 +35,10 @@ export interface Io {
   stdin(): ReadableStream<Uint8Array>;
   /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
   onSignal(handler: (signal: "SIGINT" | "SIGTERM") => void): () => void;
+  /** Writes bytes to stdout synchronously (holds a fast download back); optional. */
+  stdoutSync?(bytes: Uint8Array): void;
+  /** Whether stderr is a terminal (progress lines are shown only then); optional. */
+  stderrIsTerminal?(): boolean;
 }
 
 const enc = new TextEncoder();
@@ -49,6 +53,11 @@ export const denoIo: Io = {
   },
   env: (name) => Deno.env.get(name),
   stdin: () => Deno.stdin.readable,
+  stdoutSync(bytes) {
+    let at = 0;
+    while (at < bytes.length) at += Deno.stdout.writeSync(bytes.subarray(at));
+  },
+  stderrIsTerminal: () => Deno.stderr.isTerminal(),
   onSignal(handler) {
     if (Deno.build.os === "windows") {
       const h = () => handler("SIGINT");

@@ -4,6 +4,20 @@ import { VERSION } from "../version.ts";
 import { denoIo, EXIT, type Io, reportError, say } from "./_common.ts";
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { EXEC_HELP, execCommand } from "./exec.ts";
+import {
+  CAT_HELP,
+  catCommand,
+  GET_HELP,
+  getCommand,
+  LS_HELP,
+  lsCommand,
+  PULL_HELP,
+  pullCommand,
+  PUSH_HELP,
+  pushCommand,
+  PUT_HELP,
+  putCommand,
+} from "./files.ts";
 
 /** Top-level help. */
 export const MAIN_HELP =
@@ -14,6 +28,12 @@ Usage: yonder <command> [options] [-- CMD [ARG...]]
 Commands:
   exec      run a command on the target (or locally without -r)
   check     probe a target: connect, auth, shell, tar, sha256sum, round-trip time
+  cat       print remote files (streamed, byte for byte)
+  put       copy a local file (or stdin) to the target, atomically
+  get       copy a file from the target (or to stdout), atomically
+  ls        list a directory (--json, -a, -R, -l)
+  push      send a directory tree, only what changed (--delete, --exclude)
+  pull      bring a directory tree back; --only-changed for sync-back with conflicts
 
 Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
 
@@ -24,6 +44,12 @@ const COMMANDS: Record<string, { run: (argv: string[], io: Io) => Promise<number
   {
     exec: { run: execCommand, help: EXEC_HELP },
     check: { run: checkCommand, help: CHECK_HELP },
+    cat: { run: catCommand, help: CAT_HELP },
+    put: { run: putCommand, help: PUT_HELP },
+    get: { run: getCommand, help: GET_HELP },
+    ls: { run: lsCommand, help: LS_HELP },
+    push: { run: pushCommand, help: PUSH_HELP },
+    pull: { run: pullCommand, help: PULL_HELP },
   };
 
 /**

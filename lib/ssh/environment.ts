@@ -10,6 +10,12 @@ import { YonderError } from "../errors.ts";
 import { formatTarget, parseTarget, type Target } from "../target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
 import { acquireMaster, type MasterLease } from "./master.ts";
+import { SshFiles } from "./files.ts";
+import type * as F from "../files.ts";
+import { push as pushTree } from "../tree/push.ts";
+import { pull as pullTree } from "../tree/pull.ts";
+import type { PullOptions, PullResult, PushOptions, TreeResult } from "../tree/types.ts";
+import { withRetry } from "../retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 
 /** Options of {@linkcode SshEnvironment.open}. */
@@ -87,7 +93,8 @@ export class SshEnvironment implements Environment {
     const lease = await acquireMaster(t, options, log, options.maxChannels);
     if (options.oneShot) return new SshEnvironment(t, options, lease);
     try {
-      await lease.master.ensure();
+      // Connection setup is safe to retry (refused, timed out, reset; never bad credentials).
+      await withRetry(`connect ${formatTarget(t)}`, () => lease.master.ensure(), { log });
     } catch (e) {
       await lease.release();
       throw e;
@@ -153,5 +160,78 @@ export class SshEnvironment implements Environment {
   /** Same as {@linkcode close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  // Files and trees: lib/ssh/files.ts and lib/tree/ (each one command over the master).
+  #filesImpl: SshFiles | undefined;
+  get #files(): SshFiles {
+    return this.#filesImpl ??= new SshFiles(
+      (command, options) => this.exec(command, options),
+      this.label,
+      this.options.logger,
+    );
+  }
+
+  /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
+  readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
+    return this.#files.readFile(path, options);
+  }
+
+  /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
+  readFileStream(
+    path: string,
+    sink: (chunk: Uint8Array) => void,
+    options?: F.DownloadOptions,
+  ): Promise<number> {
+    return this.#files.readFileStream(path, sink, options);
+  }
+
+  /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
+  writeFile(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array>,
+    options?: F.WriteFileOptions,
+  ): Promise<void> {
+    return this.#files.writeFile(path, data, options);
+  }
+
+  /** Uploads a local file; see {@linkcode F.FileOps.upload}. */
+  upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
+    return this.#files.upload(localPath, path, options);
+  }
+
+  /** Downloads to a local file; see {@linkcode F.FileOps.download}. */
+  download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
+    return this.#files.download(path, localPath, options);
+  }
+
+  /** Describes a path; see {@linkcode F.FileOps.stat}. */
+  stat(path: string): Promise<F.FileInfo> {
+    return this.#files.stat(path);
+  }
+
+  /** Lists a directory; see {@linkcode F.FileOps.list}. */
+  list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
+    return this.#files.list(path, options);
+  }
+
+  /** Removes a path; see {@linkcode F.FileOps.remove}. */
+  remove(path: string, options?: F.RemoveOptions): Promise<void> {
+    return this.#files.remove(path, options);
+  }
+
+  /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
+  mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
+    return this.#files.mkdir(path, options);
+  }
+
+  /** Sends a local tree; see {@linkcode PushOptions}. */
+  push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
+    return pushTree(this, localDir, remoteDir, options);
+  }
+
+  /** Brings a remote tree back; see {@linkcode PullOptions}. */
+  pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
+    return pullTree(this, remoteDir, localDir, options);
   }
 }

@@ -1,0 +1,167 @@
+/** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
+
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  FileError,
+  NoSpace,
+  NotADirectory,
+  NotFound,
+  PermissionDenied,
+  YonderError,
+} from "./errors.ts";
+
+/** Chunk size of local file reads (large chunks keep ssh's pipe full). */
+export const CHUNK = 256 * 1024;
+
+/**
+ * A stream of the first `size` bytes of an open file (fewer if the file shrinks), closing the file
+ * at the end or on cancel. `onBytes` gets the running count.
+ */
+export function fileReadable(
+  file: Deno.FsFile,
+  size: number,
+  onBytes?: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      file.close();
+    } catch {
+      // Closed already.
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent >= size) {
+        close();
+        controller.close();
+        return;
+      }
+      const buf = new Uint8Array(Math.min(CHUNK, size - sent));
+      const n = await file.read(buf);
+      if (n === null || n === 0) {
+        close();
+        controller.close();
+        return;
+      }
+      sent += n;
+      onBytes?.(sent);
+      controller.enqueue(n === buf.length ? buf : buf.subarray(0, n));
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: 2 });
+}
+
+/** Writes a stream to a fresh temp file; returns its path and size (the caller removes it). */
+export async function spool(
+  stream: ReadableStream<Uint8Array>,
+): Promise<{ path: string; size: number }> {
+  const path = await Deno.makeTempFile({ dir: tmpdir(), prefix: "yonder-spool-" });
+  let size = 0;
+  try {
+    const file = await Deno.open(path, { write: true, truncate: true });
+    try {
+      for await (const chunk of stream) {
+        let at = 0;
+        while (at < chunk.length) at += await file.write(chunk.subarray(at));
+        size += chunk.length;
+      }
+    } finally {
+      file.close();
+    }
+  } catch (e) {
+    await Deno.remove(path).catch(() => {});
+    throw e;
+  }
+  return { path, size };
+}
+
+/** Writes all of `bytes` to `file` synchronously (holds a fast source back). */
+export function writeAllSync(file: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let at = 0;
+  while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
+}
+
+/** A random suffix for temp names. */
+export function tempSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The temp file name a write of `dest` uses beside it: `.<name>.yonder-tmp-<pid>-<nonce>` (or
+ * `.yonder-tmp-<pid>-<nonce>` for very long names), the same scheme as the remote side.
+ */
+export function tempPathFor(dir: string, name: string): string {
+  const suffix = `yonder-tmp-${Deno.pid}-${tempSuffix()}`;
+  const base = new TextEncoder().encode(name).length > 200 ? `.${suffix}` : `.${name}.${suffix}`;
+  return join(dir, base);
+}
+
+/** Removes temp files of `name` in `dir` left by yonder processes that are gone. */
+export async function cleanStaleTemps(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}.yonder-tmp-`;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [];
+    for await (const e of Deno.readDir(dir)) if (e.name.startsWith(prefix)) entries.push(e);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const pid = Number(/^(\d+)-/.exec(e.name.slice(prefix.length))?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    await Deno.remove(join(dir, e.name)).catch(() => {});
+  }
+}
+
+/** Whether `pid` runs; unknown (treated as alive) where there is no /proc. */
+function processAlive(pid: number): boolean {
+  if (pid === Deno.pid) return true;
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return true;
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The process umask (node reads it by setting and restoring it). */
+export function umask(): number {
+  return process.umask();
+}
+
+/** Maps a local Deno error about `path` to a typed yonder error. */
+export function localError(e: unknown, path: string, op: string): Error {
+  if (e instanceof YonderError) return e;
+  if (!(e instanceof Error)) return new FileError(path, `Cannot ${op} "${path}": ${String(e)}`);
+  const code = (e as { code?: string }).code;
+  if (e instanceof Deno.errors.NotFound) return new NotFound(path, `"${path}" does not exist`);
+  if (e instanceof Deno.errors.PermissionDenied || code === "EACCES" || code === "EPERM") {
+    return new PermissionDenied(path, `Permission denied: cannot ${op} "${path}"`);
+  }
+  if (e instanceof Deno.errors.NotADirectory) {
+    return new NotADirectory(path, `A parent of "${path}" is not a directory`);
+  }
+  if (code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT") {
+    return new NoSpace(path, `No space left to write "${path}"`, {
+      hint: "Free space on the local filesystem; the old file is intact",
+    });
+  }
+  if (e instanceof Deno.errors.IsADirectory) {
+    return new FileError(path, `"${path}" is a directory`);
+  }
+  return new FileError(path, `Cannot ${op} "${path}": ${e.message}`, { cause: e });
+}

@@ -1,0 +1,90 @@
+/**
+ * Retry with backoff for what is safe to repeat: connection setup and idempotent transfers (an
+ * atomic upload, a download, a listing). A user's command is never retried.
+ *
+ * @module
+ */
+
+import type { Logger } from "./environment.ts";
+import { SshConnectError, SshConnectionLost } from "./errors.ts";
+
+/** Options of {@linkcode withRetry}. */
+export interface RetryOptions {
+  /** Attempts in all (default 3). */
+  tries?: number;
+  /** Delay before the second attempt in ms; it doubles for each later one (default 250). */
+  baseDelayMs?: number;
+  /** Which errors are worth another attempt (default {@linkcode isTransient}). */
+  retryable?: (error: unknown) => boolean;
+  /** Receives one line per retry. */
+  log?: Logger;
+  /** Aborting stops waiting and retrying. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * True for errors a later attempt may not meet: a connection lost mid-call, or a connection that
+ * could not be set up for a reason that can pass (refused, timed out, unreachable, reset). Bad
+ * credentials, host keys, names and configuration are not retried.
+ *
+ * @example
+ * ```ts
+ * import { isTransient } from "./retry.ts";
+ * console.assert(!isTransient(new Error("x")));
+ * ```
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof SshConnectionLost) return true;
+  if (error instanceof SshConnectError) {
+    return ["refused", "timeout", "unreachable", "unknown"].includes(error.kind);
+  }
+  return false;
+}
+
+/**
+ * Runs `fn` until it succeeds, at most `tries` times, waiting `baseDelayMs`, then twice that, …
+ * between attempts; errors that are not retryable are thrown at once.
+ *
+ * @example
+ * ```ts
+ * import { withRetry } from "./retry.ts";
+ * let n = 0;
+ * const v = await withRetry("demo", () => Promise.resolve(++n));
+ * console.assert(v === 1);
+ * ```
+ */
+export async function withRetry<T>(
+  what: string,
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
+  const tries = options.tries ?? 3;
+  const base = options.baseDelayMs ?? 250;
+  const retryable = options.retryable ?? isTransient;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      if (attempt >= tries || !retryable(e) || options.signal?.aborted) throw e;
+      const delay = base * 2 ** (attempt - 1);
+      options.log?.(
+        `${what}: attempt ${attempt} failed (${
+          e instanceof Error ? e.message : String(e)
+        }); retrying in ${delay} ms`,
+      );
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,229 @@
+/**
+ * The POSIX sh scripts behind the remote file operations. They use only POSIX tools (plus
+ * `head -c` and `stat`, present with the same meaning on GNU, BSD and busybox systems) and
+ * report what went wrong through the exit status ({@linkcode FILE_STATUS}), so no text of the
+ * file itself can be mistaken for a status.
+ *
+ * Names are never parsed from lines: listings are NUL-separated, and the `stat` output of a batch
+ * is matched against the names the shell printed for that batch.
+ */
+
+import { shellQuote } from "../quote.ts";
+import { remotePathExpr } from "./_remote_script.ts";
+
+/** Exit statuses of the file scripts. */
+export const FILE_STATUS = {
+  notFound: 101,
+  denied: 102,
+  notDir: 103,
+  noSpace: 104,
+  isDir: 105,
+  short: 106,
+  exists: 108,
+  notEmpty: 109,
+  io: 110,
+} as const;
+
+const S = FILE_STATUS;
+
+/**
+ * Shell functions every script starts with:
+ * - `yf_parent P` sets `yd` to the parent directory of P;
+ * - `yf_fail P [CODE]` exits with the status that explains why P is missing or unusable: its
+ *   first existing ancestor is not a directory (not a directory), cannot be searched (denied), or
+ *   a component is missing (not found); CODE is used when the parent exists (default: not found);
+ * - `yf_err MSG [CODE]` prints MSG and exits with the status its text (LC_ALL=C) names.
+ */
+export const PRELUDE = `LC_ALL=C; export LC_ALL
+yf_parent() {
+  yd=$1
+  while :; do case $yd in /) return;; */) yd=\${yd%/};; *) break;; esac; done
+  case $yd in */*) yd=\${yd%/*}; [ -n "$yd" ] || yd=/;; *) yd=.;; esac
+}
+yf_fail() {
+  yp=$1
+  if [ -e "$yp" ] || [ -L "$yp" ]; then exit ${S.denied}; fi
+  yf_parent "$yp"
+  if [ -d "$yd" ]; then [ -x "$yd" ] || exit ${S.denied}; exit "\${2:-${S.notFound}}"; fi
+  while :; do
+    if [ -e "$yd" ]; then
+      [ -d "$yd" ] || exit ${S.notDir}
+      [ -x "$yd" ] || exit ${S.denied}
+      exit ${S.notFound}
+    fi
+    case $yd in /|.) exit ${S.notFound};; esac
+    yf_parent "$yd"
+  done
+}
+yf_err() {
+  printf '%s\\n' "$1" >&2
+  case $1 in
+    *"No space left"*|*"File too large"*|*"Disk quota"*|*"quota exceeded"*) exit ${S.noSpace};;
+    *"Permission denied"*|*"Read-only file system"*|*"Operation not permitted"*) exit ${S.denied};;
+    *"Not a directory"*) exit ${S.notDir};;
+    *"No such file"*) exit ${S.notFound};;
+  esac
+  exit "\${2:-${S.io}}"
+}`;
+
+function script(path: string, body: string[]): string {
+  return [PRELUDE, `p=${remotePathExpr(path)}`, ...body].join("\n");
+}
+
+/** Prints the file (or its first `limit` bytes) on stdout. */
+export function readScript(path: string, limit?: number): string {
+  const copy = limit === undefined
+    ? `e=$(cat -- "$p" 2>&1 >&3) || yf_err "$e"`
+    : `e=$(head -c ${Math.floor(limit)} -- "$p" 2>&1 >&3) || yf_err "$e"`;
+  return script(path, [
+    `if [ -d "$p" ]; then echo "Is a directory" >&2; exit ${S.isDir}; fi`,
+    `[ -e "$p" ] || yf_fail "$p"`,
+    `[ -r "$p" ] || exit ${S.denied}`,
+    `exec 3>&1`,
+    copy,
+  ]);
+}
+
+/** What {@linkcode writeScript} needs. */
+export interface WriteScript {
+  /** Destination path. */
+  path: string;
+  /** Exactly how many bytes stdin carries; the rename depends on all of them arriving. */
+  size: number;
+  /** Create missing parent directories. */
+  mkdirs: boolean;
+  /** Mode of the result; default: the old file's, else 0666 less the umask. */
+  mode?: number | undefined;
+  /** Random part of the temp file's name. */
+  nonce: string;
+}
+
+/**
+ * Copies exactly `size` bytes of stdin into a temp file beside the destination, checks the count,
+ * sets the mode, and renames it over the destination. A short count (the sender died: the remote
+ * sees a clean EOF) removes the temp file and leaves the destination alone. Temp files of writers
+ * that are gone (their pid is in the name) are removed first.
+ */
+export function writeScript(w: WriteScript): string {
+  const mode = w.mode === undefined ? "" : w.mode.toString(8);
+  const nonce = w.nonce.replace(/[^0-9a-zA-Z]/g, "").slice(0, 16);
+  return script(w.path, [
+    `n=${Math.floor(w.size)}`,
+    `case $p in */) echo "Is a directory" >&2; exit ${S.isDir};; esac`,
+    `case $p in */*) d=\${p%/*}; b=\${p##*/}; [ -n "$d" ] || d=/;; *) d=.; b=$p;; esac`,
+    `if [ ! -d "$d" ]; then`,
+    `  if [ -e "$d" ] || [ -L "$d" ]; then echo "Not a directory" >&2; exit ${S.notDir}; fi`,
+    w.mkdirs
+      ? `  e=$(mkdir -p -- "$d" 2>&1) || { case $e in *"No space"*) yf_err "$e";; esac; yf_fail "$d" ${S.denied}; }`
+      : `  echo "No such directory" >&2; yf_fail "$d"`,
+    `fi`,
+    `if [ -d "$p" ]; then echo "Is a directory" >&2; exit ${S.isDir}; fi`,
+    `if [ \${#b} -gt 200 ]; then t="$d/.yonder-tmp-$$-${nonce}"; else t="$d/.$b.yonder-tmp-$$-${nonce}"; fi`,
+    // Temp files of earlier writers of this destination that no longer run.
+    `for o in "$d/.$b".yonder-tmp-*; do`,
+    `  [ -f "$o" ] || continue`,
+    `  q=\${o##*.yonder-tmp-}; q=\${q%%-*}`,
+    `  case $q in ''|*[!0-9]*) continue;; esac`,
+    `  e=$(kill -0 "$q" 2>&1) || case $e in *"No such process"*) rm -f -- "$o";; esac`,
+    `done`,
+    `e=$( { umask 077; : > "$t"; } 2>&1 ) || { [ -w "$d" ] || exit ${S.denied}; yf_err "$e"; }`,
+    `e=$( { head -c "$n" > "$t"; } 2>&1 ); s=$?`,
+    `g=$(wc -c < "$t" 2>/dev/null); g=$((g + 0))`,
+    `if [ "$s" -ne 0 ] || [ "$g" -ne "$n" ]; then`,
+    `  rm -f -- "$t"`,
+    // 153 = 128 + SIGXFSZ (25 on Linux and the BSDs): the file size limit (ulimit -f) was hit.
+    `  [ "$s" -eq 153 ] && { echo "File too large (file size limit)" >&2; exit ${S.noSpace}; }`,
+    `  [ "$s" -eq 0 ] && { echo "Short input: expected $n bytes, got $g" >&2; exit ${S.short}; }`,
+    `  yf_err "$e"`,
+    `fi`,
+    mode !== ""
+      ? `m=${mode}`
+      : `if [ -e "$p" ]; then m=$(stat -c %a -- "$p" 2>/dev/null || stat -f %Lp -- "$p" 2>/dev/null); ` +
+        `o=$(stat -c %u:%g -- "$p" 2>/dev/null || stat -f %u:%g -- "$p" 2>/dev/null); ` +
+        `[ -z "$o" ] || chown "$o" "$t" 2>/dev/null; ` +
+        `else m=$(umask); m=$(printf '%o' $(( 0666 & ~0$m ))); fi`,
+    `[ -z "$m" ] || e=$(chmod "$m" "$t" 2>&1) || { rm -f -- "$t"; yf_err "$e"; }`,
+    `e=$(mv -f -- "$t" "$p" 2>&1) || { rm -f -- "$t"; yf_err "$e"; }`,
+  ]);
+}
+
+/**
+ * Prints `g HEXMODE SIZE MTIME` (GNU/busybox stat) or `b OCTMODE SIZE MTIME` (BSD stat) for the
+ * path itself (a symlink is not followed).
+ */
+export function statScript(path: string): string {
+  return script(path, [
+    `[ -e "$p" ] || [ -L "$p" ] || yf_fail "$p"`,
+    `if stat -c %s / >/dev/null 2>&1; then e=$(stat -c 'g %f %s %Y' -- "$p" 2>&1) || yf_err "$e"`,
+    `else e=$(stat -f 'b %p %z %m' -- "$p" 2>&1) || yf_err "$e"; fi`,
+    `printf '%s\\n' "$e"`,
+  ]);
+}
+
+/**
+ * The batch script `find -exec sh -c … {} +` runs: the batch's names, NUL-terminated, an empty
+ * record, then `stat` of the same names (one line each, the name last), then a NUL.
+ */
+const LIST_BATCH = `for f; do printf '%s\\0' "$f"; done; printf '\\0'; ` +
+  `stat "$YS" "$YF" -- "$@" 2>/dev/null; printf '\\0'`;
+
+/**
+ * Lists a directory. With GNU find: `f\0`, then one record per entry, `TYPE PERM SIZE MTIME
+ * ./NAME\0` (`find -printf`). Elsewhere: `g\0` or `b\0` (the stat flavour), then batches as
+ * described at {@linkcode LIST_BATCH}. Names are `./`-prefixed paths.
+ */
+export function listScript(
+  path: string,
+  opts: { recursive?: boolean; hidden?: boolean; portableOnly?: boolean },
+): string {
+  const filter = opts.recursive
+    ? opts.hidden ? `! -name .` : `! -name . -name '.*' -prune -o ! -name .`
+    : opts.hidden
+    ? `! -name . -prune`
+    : `! -name . -prune ! -name '.*'`;
+  return script(path, [
+    `[ -e "$p" ] || [ -L "$p" ] || yf_fail "$p"`,
+    `[ -d "$p" ] || { echo "Not a directory" >&2; exit ${S.notDir}; }`,
+    `cd -- "$p" 2>/dev/null || exit ${S.denied}`,
+    // GNU find prints whole records itself (one process); elsewhere stat runs per batch.
+    ...(opts.portableOnly ? [] : [
+      `if find . -maxdepth 0 -printf '' >/dev/null 2>&1; then printf 'f\\0'; ` +
+      `find . ${filter} -printf '%y %m %s %T@ %p\\0'; exit 0; fi`,
+    ]),
+    `if stat -c %s . >/dev/null 2>&1; then YS=-c; YF='%f %s %Y %n'; printf 'g\\0'; ` +
+    `else YS=-f; YF='%p %z %m %N'; printf 'b\\0'; fi`,
+    `export YS YF`,
+    `find . ${filter} -exec sh -c ${shellQuote(LIST_BATCH)} sh {} +`,
+    `exit 0`,
+  ]);
+}
+
+/** Removes a path; a directory only when empty unless `recursive`. */
+export function removeScript(path: string, opts: { recursive?: boolean; force?: boolean }): string {
+  return script(path, [
+    `if [ ! -e "$p" ] && [ ! -L "$p" ]; then ${opts.force ? "exit 0" : `yf_fail "$p"`}; fi`,
+    `if [ -d "$p" ] && [ ! -L "$p" ]; then`,
+    opts.recursive
+      ? `  e=$(rm -rf -- "$p" 2>&1) || yf_err "$e"`
+      : `  e=$(rmdir -- "$p" 2>&1) || { case $e in *mpty*|*"exists"*) printf '%s\\n' "$e" >&2; exit ${S.notEmpty};; esac; yf_err "$e"; }`,
+    `else`,
+    `  e=$(rm -f -- "$p" 2>&1) || yf_err "$e"`,
+    `fi`,
+  ]);
+}
+
+/** Creates a directory (with `recursive`: its parents too, and an existing one is fine). */
+export function mkdirScript(path: string, opts: { recursive?: boolean; mode?: number }): string {
+  const flags = [
+    ...(opts.recursive ? ["-p"] : []),
+    ...(opts.mode !== undefined ? ["-m", opts.mode.toString(8)] : []),
+  ].join(" ");
+  return script(path, [
+    `if [ -d "$p" ]; then ${
+      opts.recursive ? "exit 0" : `echo "File exists" >&2; exit ${S.exists}`
+    }; fi`,
+    `if [ -e "$p" ] || [ -L "$p" ]; then echo "File exists" >&2; exit ${S.exists}; fi`,
+    `e=$(mkdir ${flags} -- "$p" 2>&1) || { case $e in *"No space"*) yf_err "$e";; esac; ` +
+    `yf_fail "$p" ${S.denied}; }`,
+  ]);
+}

@@ -1,0 +1,428 @@
+/**
+ * File operations on a remote host, each one command over the master (through the environment's
+ * `exec`, so every call gets the exec wrapper's exact exit status). Bytes stay `Uint8Array` end
+ * to end: the channel has no pty, uploads go through stdin, downloads through stdout.
+ *
+ * Writes are atomic: the remote script copies exactly the announced number of bytes into a temp
+ * file beside the destination and renames it over the destination only when all of them arrived;
+ * when the sender dies the remote sees a clean EOF, counts too few bytes and leaves the destination
+ * alone. Failures come back as exit statuses ({@linkcode FILE_STATUS}) and become typed errors.
+ *
+ * @module
+ */
+
+import { basename, dirname } from "node:path";
+import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
+import {
+  FileError,
+  NoSpace,
+  NotADirectory,
+  NotFound,
+  PermissionDenied,
+  tail,
+  UsageError,
+  YonderError,
+} from "../errors.ts";
+import {
+  checkMode,
+  type DownloadOptions,
+  type FileInfo,
+  type FileOps,
+  type ListOptions,
+  type MkdirOptions,
+  type ReadFileOptions,
+  refuseRoot,
+  type RemoveOptions,
+  sortByName,
+  typeFromMode,
+  type WriteFileOptions,
+} from "../files.ts";
+import { withRetry } from "../retry.ts";
+import {
+  fileReadable,
+  localError,
+  spool,
+  tempPathFor,
+  umask,
+  writeAllSync,
+} from "../_file_stream.ts";
+import { newNonce } from "./_frames.ts";
+import {
+  FILE_STATUS,
+  listScript,
+  mkdirScript,
+  readScript,
+  removeScript,
+  statScript,
+  writeScript,
+} from "./_file_scripts.ts";
+
+/** Runs a `sh -c` script on the host (an environment's `exec`). */
+export type ExecFn = (command: string, options?: ExecOptions) => Promise<ExecResult>;
+
+const dec = new TextDecoder();
+
+/** What the failing operation was, for messages. */
+type Op = "read" | "write" | "stat" | "list" | "remove" | "create";
+
+/** Turns a file script's failure into a typed error. */
+export function fileFailure(r: ExecResult, op: Op, path: string, host: string): Error {
+  const text = tail(dec.decode(r.stderr), 3);
+  const detail = text ? `: ${text.split("\n").at(-1)}` : "";
+  const S = FILE_STATUS;
+  const dir = dirname(path);
+  switch (r.code) {
+    case S.notFound:
+      if (op === "write" || op === "create") {
+        return new NotFound(
+          op === "create" ? path : dir,
+          `Directory "${op === "create" ? dirname(path) : dir}" does not exist on "${host}"`,
+          { hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
+        );
+      }
+      return new NotFound(path, `"${path}" does not exist on "${host}"`);
+    case S.denied:
+      return new PermissionDenied(path, `Permission denied: cannot ${op} "${path}" on "${host}"`);
+    case S.notDir:
+      return new NotADirectory(
+        op === "list" ? path : dir,
+        op === "list"
+          ? `"${path}" on "${host}" is not a directory`
+          : `A parent of "${path}" on "${host}" is not a directory`,
+      );
+    case S.noSpace:
+      return new NoSpace(path, `No space left on "${host}" to write "${path}"${detail}`, {
+        hint: "Free space (or raise the file size limit) on the remote; the old file is intact",
+      });
+    case S.isDir:
+      return new FileError(path, `"${path}" on "${host}" is a directory`);
+    case S.short:
+      return new FileError(
+        path,
+        `The upload of "${path}" to "${host}" was cut short${detail}; the destination is unchanged`,
+      );
+    case S.exists:
+      return new FileError(path, `"${path}" already exists on "${host}"`);
+    case S.notEmpty:
+      return new FileError(path, `Directory "${path}" on "${host}" is not empty`, {
+        hint: "Pass recursive to remove it with everything in it",
+      });
+    case 124:
+      return new YonderError(`Timed out: cannot ${op} "${path}" on "${host}"`);
+    case 143:
+      return new YonderError(`Aborted: ${op} of "${path}" on "${host}"`);
+    default:
+      return new FileError(
+        path,
+        `Cannot ${op} "${path}" on "${host}"${detail || ` (exit ${r.code})`}`,
+      );
+  }
+}
+
+function checkPath(path: string): void {
+  if (path === "") throw new UsageError("Empty path");
+  if (path.includes("\0")) throw new UsageError(`Invalid path ${JSON.stringify(path)}: NUL byte`);
+}
+
+/** Parses one stat line `MODE SIZE MTIME` in the given radix. */
+function parseStatFields(
+  mode: string,
+  size: string,
+  mtime: string,
+  radix: 8 | 16,
+): Omit<FileInfo, "name"> {
+  const raw = parseInt(mode, radix);
+  return {
+    type: typeFromMode(raw),
+    size: Number(size),
+    mode: raw & 0o7777,
+    mtime: new Date(Number(mtime) * 1000),
+  };
+}
+
+/**
+ * Parses the output of `listScript`: a flavour record, then batches of NUL-terminated names, an
+ * empty record, and the `stat` lines of those names. A name whose line is missing (the entry went
+ * away meanwhile) is left out.
+ */
+export function parseListing(out: Uint8Array): FileInfo[] {
+  const text = dec.decode(out);
+  const records = text.split("\0");
+  if (records.at(-1) === "") records.pop();
+  const flavour = records.shift();
+  const entries: FileInfo[] = [];
+  if (flavour === "f") {
+    // GNU find -printf '%y %m %s %T@ %p\0'.
+    const re = /^([a-zA-Z]) ([0-7]+) (\d+) (\d+)(?:\.\d*)? ([^]*)$/;
+    for (const rec of records) {
+      const m = re.exec(rec);
+      if (!m) continue;
+      const name = m[5]!.startsWith("./") ? m[5]!.slice(2) : m[5]!;
+      const t = m[1]!;
+      entries.push({
+        name,
+        type: t === "f" ? "file" : t === "d" ? "dir" : t === "l" ? "symlink" : "other",
+        size: Number(m[3]),
+        mode: parseInt(m[2]!, 8) & 0o7777,
+        mtime: new Date(Number(m[4]) * 1000),
+      });
+    }
+    return sortByName(entries);
+  }
+  const radix: 8 | 16 = flavour === "b" ? 8 : 16;
+  const fieldRe = /([0-9a-fA-F]+) (\d+) (\d+) /y;
+  let i = 0;
+  while (i < records.length) {
+    const names: string[] = [];
+    while (i < records.length && records[i] !== "") names.push(records[i++]!);
+    i++; // the empty record
+    const stats = records[i++] ?? "";
+    let at = 0;
+    for (const name of names) {
+      fieldRe.lastIndex = at;
+      const m = fieldRe.exec(stats);
+      if (!m) continue;
+      const after = fieldRe.lastIndex;
+      if (stats.startsWith(name + "\n", after)) {
+        const rel = name.startsWith("./") ? name.slice(2) : name;
+        entries.push({ name: rel, ...parseStatFields(m[1]!, m[2]!, m[3]!, radix) });
+        at = after + name.length + 1;
+      }
+    }
+  }
+  return sortByName(entries);
+}
+
+/** Parses the output of `statScript` for `path`. */
+export function parseStat(path: string, out: string): FileInfo {
+  const m = /^([gb]) ([0-9a-fA-F]+) (\d+) (\d+)$/.exec(out.trim());
+  if (!m) throw new YonderError(`Unexpected stat output for "${path}": ${JSON.stringify(out)}`);
+  const name = basename(path) || path;
+  return { name, ...parseStatFields(m[2]!, m[3]!, m[4]!, m[1] === "b" ? 8 : 16) };
+}
+
+/**
+ * The file operations of a remote host, run through `exec`. Idempotent operations (reads,
+ * atomic writes, listings) are retried up to 3 times when the connection drops.
+ *
+ * @example
+ * ```ts ignore
+ * import { SshFiles } from "./files.ts";
+ * const files = new SshFiles((cmd, o) => env.exec(cmd, o), env.label);
+ * await files.writeFile("notes.txt", "hello\n", { mode: 0o600 });
+ * ```
+ */
+export class SshFiles implements FileOps {
+  #exec: ExecFn;
+  #host: string;
+  #log: Logger;
+
+  /** Creates the file operations over `exec`; `host` names the host in messages. */
+  constructor(exec: ExecFn, host: string, log: Logger = () => {}) {
+    this.#exec = exec;
+    this.#host = host;
+    this.#log = log;
+  }
+
+  #retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return withRetry(what, fn, { log: this.#log, signal });
+  }
+
+  async #run(
+    op: Op,
+    path: string,
+    script: string,
+    opts: ExecOptions = {},
+  ): Promise<ExecResult> {
+    const r = await this.#exec(script, opts);
+    if (r.code !== 0) throw fileFailure(r, op, path, this.#host);
+    return r;
+  }
+
+  /** Reads a whole file; see {@linkcode FileOps.readFile}. */
+  readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
+    checkPath(path);
+    const max = options.maxBytes;
+    return this.#retry(`read ${path}`, async () => {
+      const r = await this.#run(
+        "read",
+        path,
+        readScript(path, max === undefined ? undefined : max + 1),
+        options.signal ? { signal: options.signal } : {},
+      );
+      if (max !== undefined && r.stdout.length > max) {
+        throw new FileError(path, `"${path}" on "${this.#host}" is larger than ${max} bytes`, {
+          hint: "Raise maxBytes, or stream it with readFileStream/download",
+        });
+      }
+      return r.stdout;
+    }, options.signal);
+  }
+
+  /** Streams a file to `sink`; see {@linkcode FileOps.readFileStream}. Not retried. */
+  async readFileStream(
+    path: string,
+    sink: (chunk: Uint8Array) => void,
+    options: DownloadOptions = {},
+  ): Promise<number> {
+    checkPath(path);
+    let bytes = 0;
+    await this.#run("read", path, readScript(path), {
+      maxOutputBytes: 0,
+      onStdout: (c) => {
+        sink(c);
+        bytes += c.length;
+        options.onProgress?.({ bytes });
+      },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return bytes;
+  }
+
+  /** Downloads to a local file, replaced atomically; see {@linkcode FileOps.download}. */
+  download(path: string, localPath: string, options: DownloadOptions = {}): Promise<number> {
+    checkPath(path);
+    return this.#retry(`download ${path}`, async () => {
+      const dir = dirname(localPath);
+      if (options.mkdirs) await Deno.mkdir(dir, { recursive: true });
+      const tmp = tempPathFor(dir, basename(localPath));
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+      } catch (e) {
+        throw localError(e, localPath, "write");
+      }
+      let ok = false;
+      try {
+        const n = await this.readFileStream(path, (c) => writeAllSync(file, c), options);
+        file.close();
+        const mode = await Deno.stat(localPath).then((s) => s.mode, () => null);
+        await Deno.chmod(tmp, (mode ?? (0o666 & ~umask())) & 0o7777);
+        await Deno.rename(tmp, localPath);
+        ok = true;
+        return n;
+      } finally {
+        if (!ok) {
+          try {
+            file.close();
+          } catch {
+            // Closed already.
+          }
+          await Deno.remove(tmp).catch(() => {});
+        }
+      }
+    }, options.signal);
+  }
+
+  /** Writes a file atomically; see {@linkcode FileOps.writeFile}. */
+  async writeFile(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array>,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
+    checkPath(path);
+    checkMode(options.mode);
+    if (data instanceof ReadableStream) {
+      const spooled = await spool(data);
+      try {
+        await this.upload(spooled.path, path, options);
+      } finally {
+        await Deno.remove(spooled.path).catch(() => {});
+      }
+      return;
+    }
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    await this.#retry(`write ${path}`, async () => {
+      await this.#put(path, bytes.length, bytes, options);
+      options.onProgress?.({ bytes: bytes.length, totalBytes: bytes.length });
+    }, options.signal);
+  }
+
+  /** Uploads a local file atomically; see {@linkcode FileOps.upload}. */
+  upload(localPath: string, path: string, options: WriteFileOptions = {}): Promise<number> {
+    checkPath(path);
+    checkMode(options.mode);
+    return this.#retry(`upload ${path}`, async () => {
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(localPath, { read: true });
+      } catch (e) {
+        throw localError(e, localPath, "read");
+      }
+      let size: number;
+      try {
+        const info = await file.stat();
+        if (info.isDirectory) throw new FileError(localPath, `"${localPath}" is a directory`);
+        size = info.size;
+      } catch (e) {
+        file.close();
+        throw e;
+      }
+      const stream = fileReadable(
+        file,
+        size,
+        (bytes) => options.onProgress?.({ bytes, totalBytes: size }),
+      );
+      await this.#put(path, size, stream, options);
+      return size;
+    }, options.signal);
+  }
+
+  async #put(
+    path: string,
+    size: number,
+    stdin: Uint8Array | ReadableStream<Uint8Array>,
+    options: WriteFileOptions,
+  ): Promise<void> {
+    const script = writeScript({
+      path,
+      size,
+      mkdirs: options.mkdirs ?? false,
+      mode: options.mode,
+      nonce: newNonce().slice(0, 12),
+    });
+    const r = await this.#exec(script, {
+      stdin,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (r.code !== 0) {
+      if (stdin instanceof ReadableStream) await stdin.cancel().catch(() => {});
+      throw fileFailure(r, "write", path, this.#host);
+    }
+  }
+
+  /** Describes a path; see {@linkcode FileOps.stat}. */
+  stat(path: string): Promise<FileInfo> {
+    checkPath(path);
+    return this.#retry(`stat ${path}`, async () => {
+      const r = await this.#run("stat", path, statScript(path));
+      return parseStat(path, dec.decode(r.stdout));
+    });
+  }
+
+  /** Lists a directory; see {@linkcode FileOps.list}. */
+  list(path: string, options: ListOptions = {}): Promise<FileInfo[]> {
+    checkPath(path);
+    return this.#retry(`list ${path}`, async () => {
+      const r = await this.#run("list", path, listScript(path, options));
+      return parseListing(r.stdout);
+    });
+  }
+
+  /** Removes a path; see {@linkcode FileOps.remove}. */
+  async remove(path: string, options: RemoveOptions = {}): Promise<void> {
+    checkPath(path);
+    refuseRoot(path);
+    await this.#retry(
+      `remove ${path}`,
+      () => this.#run("remove", path, removeScript(path, options)),
+    );
+  }
+
+  /** Creates a directory; see {@linkcode FileOps.mkdir}. */
+  async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
+    checkPath(path);
+    checkMode(options.mode);
+    await this.#run("create", path, mkdirScript(path, options));
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * `push`: send a local directory to a remote one in one tar stream over the master, sending only
+ * what differs from the remote (by the manifest, the remote listing, and remote sha256 sums when
+ * the remote changed behind our back).
+ *
+ * @module
+ */
+
+import type { Environment } from "../environment.ts";
+import { YonderError } from "../errors.ts";
+import { withRetry } from "../retry.ts";
+import { newNonce } from "../ssh/_frames.ts";
+import { fileFailure } from "../ssh/files.ts";
+import {
+  loadManifest,
+  type Manifest,
+  type ManifestEntry,
+  manifestPath,
+  remoteUnchanged,
+  saveManifest,
+} from "./manifest.ts";
+import type { PushOptions, TreeResult } from "./types.ts";
+import { excluder } from "./_exclude.ts";
+import { type LocalEntry, scanLocal } from "./_local_scan.ts";
+import {
+  applyPushScript,
+  nulList,
+  type RemoteEntry,
+  remoteFacts,
+  remoteHashes,
+  remoteTree,
+  requireTar,
+  stateOf,
+} from "./_remote.ts";
+import { type ControlMembers, type PackItem, packTree } from "./tar.ts";
+
+const enc = new TextEncoder();
+
+/** What a push must do, decided from both sides and the manifest. */
+export interface PushPlan {
+  /** Entries to send (directories, files, symlinks), parents before children. */
+  send: LocalEntry[];
+  /** Remote paths to remove first (type changes, and with `delete` what is remote only). */
+  del: string[];
+  /** Files whose remote sha256 must be compared before deciding. */
+  compare: LocalEntry[];
+  /** Files found equal without a transfer. */
+  unchanged: LocalEntry[];
+}
+
+/** Decides what to send; pure, for tests. */
+export function planPush(
+  local: ReadonlyMap<string, LocalEntry>,
+  remote: ReadonlyMap<string, RemoteEntry>,
+  manifest: Manifest,
+  options: { delete?: boolean | undefined; excluded: (rel: string) => boolean },
+): PushPlan {
+  const plan: PushPlan = { send: [], del: [], compare: [], unchanged: [] };
+  for (const l of [...local.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const r = remote.get(l.path);
+    const c = manifest.entries[l.path];
+    if (r && r.type !== l.type) {
+      plan.del.push(l.path);
+      plan.send.push(l);
+      continue;
+    }
+    if (!r) {
+      plan.send.push(l);
+      continue;
+    }
+    if (l.type === "dir") {
+      if (r.mode !== l.mode) plan.send.push(l);
+      continue;
+    }
+    if (l.type === "symlink") {
+      const same = c?.type === "symlink" && c.target === l.target && remoteUnchanged(c, stateOf(r));
+      if (same) plan.unchanged.push(l);
+      else plan.send.push(l);
+      continue;
+    }
+    if (r.size !== l.size || r.mode !== l.mode) {
+      plan.send.push(l);
+      continue;
+    }
+    if (c?.type === "file" && remoteUnchanged(c, stateOf(r))) {
+      if (c.sha256 === l.sha256) plan.unchanged.push(l);
+      else plan.send.push(l);
+      continue;
+    }
+    plan.compare.push(l);
+  }
+  if (options.delete) {
+    const gone = [...remote.keys()].filter((p) => !local.has(p) && !options.excluded(p)).sort();
+    for (const p of gone) {
+      if (plan.del.some((d) => p.startsWith(d + "/"))) continue;
+      plan.del.push(p);
+    }
+  }
+  return plan;
+}
+
+/** The manifest entry of a local entry with the remote's state. */
+export function manifestEntry(l: LocalEntry, r: RemoteEntry | undefined): ManifestEntry {
+  return {
+    type: l.type,
+    mode: l.mode,
+    size: l.size,
+    mtimeMs: l.mtimeMs,
+    ...(l.sha256 !== undefined ? { sha256: l.sha256 } : {}),
+    ...(l.target !== undefined ? { target: l.target } : {}),
+    ...(r ? { remote: stateOf(r) } : {}),
+  };
+}
+
+/**
+ * Sends `localDir` to `remoteDir` on `env`. See {@linkcode PushOptions}.
+ *
+ * @example
+ * ```ts ignore
+ * import { push } from "./push.ts";
+ * const r = await push(env, "./src", "/srv/app/src", { exclude: ["node_modules"], delete: true });
+ * console.log(`${r.transferred.length} sent, ${r.unchanged} unchanged`);
+ * ```
+ */
+export async function push(
+  env: Environment,
+  localDir: string,
+  remoteDir: string,
+  options: PushOptions = {},
+): Promise<TreeResult> {
+  const started = performance.now();
+  let remoteMs = 0;
+  const timed = async <T>(p: Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await p;
+    } finally {
+      remoteMs += performance.now() - t0;
+    }
+  };
+  const excluded = excluder(options.exclude);
+  const mpath = manifestPath(env.label, remoteDir, localDir, options.cacheDir);
+  const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
+  const [local, remoteAll] = await Promise.all([
+    scanLocal(localDir, { excluded, previous: manifest, refuseEscapes: true }),
+    timed(remoteTree(env, remoteDir)),
+  ]);
+  const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
+  const plan = planPush(local, remote, manifest, { delete: options.delete, excluded });
+  let facts = null;
+  if (plan.compare.length > 0) {
+    facts = await timed(remoteFacts(env));
+    const hashes = await timed(
+      remoteHashes(env, remoteDir, plan.compare.map((l) => l.path), facts),
+    );
+    for (const l of plan.compare) {
+      if (hashes.get(l.path) === l.sha256) plan.unchanged.push(l);
+      else plan.send.push(l);
+    }
+    plan.send.sort((a, b) => (a.path < b.path ? -1 : 1));
+  }
+  const next: Manifest = { ...manifest, entries: {} };
+  let bytes = 0;
+  if (plan.send.length > 0 || plan.del.length > 0) {
+    facts ??= await timed(remoteFacts(env));
+    requireTar(env, facts);
+    const nonce = newNonce().slice(0, 16);
+    const chmod = new Map<number, string[]>();
+    for (const l of plan.send) {
+      if (l.type === "dir") chmod.set(l.mode, [...(chmod.get(l.mode) ?? []), l.path]);
+    }
+    const control: ControlMembers = [];
+    if (plan.del.length > 0) control.push(["del", nulList(plan.del)]);
+    for (const [mode, dirs] of chmod) {
+      control.push([`chmod/${mode.toString(8).padStart(4, "0")}`, nulList(dirs)]);
+    }
+    control.push(["ok", enc.encode(nonce)]);
+    const items: PackItem[] = plan.send;
+    const totalFiles = plan.send.length;
+    const totalBytes = plan.send.reduce((n, l) => n + 512 + Math.ceil(l.size / 512) * 512, 1024);
+    const facts2 = facts;
+    await withRetry(`push ${localDir}`, async () => {
+      bytes = 0;
+      const stream = packTree(localDir, items, control, (b, files) => {
+        bytes = b;
+        options.onProgress?.({ bytes: b, totalBytes, files, totalFiles });
+      });
+      const r = await timed(env.exec(applyPushScript(remoteDir, nonce, facts2), {
+        stdin: stream,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }));
+      if (r.code !== 0) {
+        await stream.cancel().catch(() => {});
+        throw fileFailure(r, "write", remoteDir, env.label);
+      }
+    }, { signal: options.signal });
+    const after = await timed(remoteTree(env, remoteDir));
+    for (const l of local.values()) next.entries[l.path] = manifestEntry(l, after.get(l.path));
+  } else {
+    for (const l of local.values()) next.entries[l.path] = manifestEntry(l, remote.get(l.path));
+  }
+  if (JSON.stringify(next.entries) !== JSON.stringify(manifest.entries)) {
+    await saveManifest(mpath, next).catch((e) => {
+      throw new YonderError(`Cannot save the manifest "${mpath}": ${e.message}`, {
+        hint: "Check that the cache directory is writable (or set YONDER_CACHE_DIR)",
+      });
+    });
+  }
+  return {
+    transferred: plan.send.map((l) => l.path),
+    deleted: plan.del,
+    unchanged: plan.unchanged.filter((l) => l.type === "file").length,
+    bytes,
+    durationMs: performance.now() - started,
+    remoteMs,
+  };
+}

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { SshConnectError, SshConnectionLost, YonderError } from "../lib/errors.ts";
+import { isTransient, withRetry } from "../lib/retry.ts";
+
+const lost = () => new SshConnectionLost({ host: "h", message: "lost" });
+
+Deno.test("withRetry() retries transient errors up to 3 tries with doubling delays", async () => {
+  const started = performance.now();
+  let calls = 0;
+  const lines: string[] = [];
+  const v = await withRetry("x", () => {
+    calls++;
+    if (calls < 3) throw lost();
+    return Promise.resolve("done");
+  }, { baseDelayMs: 20, log: (l) => lines.push(l) });
+  assert.equal(v, "done");
+  assert.equal(calls, 3);
+  assert.ok(performance.now() - started >= 55, "waited 20 + 40 ms");
+  assert.equal(lines.length, 2);
+  assert.match(lines[1]!, /attempt 2 failed .*retrying in 40 ms/);
+});
+
+Deno.test("withRetry() gives up after the last try and never retries other errors", async () => {
+  let calls = 0;
+  await assert.rejects(
+    withRetry("x", () => {
+      calls++;
+      throw lost();
+    }, { baseDelayMs: 1 }),
+    SshConnectionLost,
+  );
+  assert.equal(calls, 3);
+  calls = 0;
+  await assert.rejects(
+    withRetry("x", () => {
+      calls++;
+      throw new YonderError("no");
+    }, { baseDelayMs: 1 }),
+    YonderError,
+  );
+  assert.equal(calls, 1);
+});
+
+Deno.test("isTransient() retries setup failures that can pass, not bad credentials", () => {
+  const err = (kind: ConstructorParameters<typeof SshConnectError>[0]["kind"]) =>
+    new SshConnectError({ kind, host: "h", message: "m" });
+  assert.ok(isTransient(lost()));
+  assert.ok(isTransient(err("refused")));
+  assert.ok(isTransient(err("timeout")));
+  assert.ok(!isTransient(err("auth")));
+  assert.ok(!isTransient(err("host_key_changed")));
+  assert.ok(!isTransient(new Error("x")));
+});

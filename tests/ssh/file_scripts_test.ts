@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import {
+  FILE_STATUS,
+  listScript,
+  readScript,
+  statScript,
+  writeScript,
+} from "../../lib/ssh/_file_scripts.ts";
+import { parseListing, parseStat } from "../../lib/ssh/files.ts";
+import { HARD_NAMES, randomBytes, sha256 } from "../_files_contract.ts";
+
+const dec = new TextDecoder();
+
+/** Runs a file script with the local POSIX sh (the scripts use only POSIX tools). */
+async function sh(script: string, stdin?: Uint8Array, prefix = "") {
+  const child = new Deno.Command("sh", {
+    args: ["-c", prefix + script],
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(stdin).catch(() => {});
+    await w.close().catch(() => {});
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: out.stdout, stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("writeScript() renames only when every byte arrived", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "yonder-scripts-" });
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "old");
+    await t.step("a short stdin (the sender died) leaves the destination alone", async () => {
+      const r = await sh(
+        writeScript({ path: `${dir}/f`, size: 10, mkdirs: false, nonce: "n1" }),
+        new TextEncoder().encode("12345"),
+      );
+      assert.equal(r.code, FILE_STATUS.short);
+      assert.match(r.stderr, /expected 10 bytes, got 5/);
+      assert.equal(await Deno.readTextFile(`${dir}/f`), "old");
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["f"]);
+    });
+    await t.step("the full count replaces it, keeping its mode", async () => {
+      await Deno.chmod(`${dir}/f`, 0o640);
+      const data = randomBytes(100_000);
+      const r = await sh(
+        writeScript({ path: `${dir}/f`, size: data.length, mkdirs: false, nonce: "n2" }),
+        data,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(sha256(await Deno.readFile(`${dir}/f`)), sha256(data));
+      assert.equal((await Deno.stat(`${dir}/f`)).mode! & 0o777, 0o640);
+    });
+    await t.step("the file size limit (ulimit -f, SIGXFSZ) is NoSpace", async () => {
+      await Deno.writeTextFile(`${dir}/g`, "orig");
+      const data = randomBytes(200_000);
+      const r = await sh(
+        writeScript({ path: `${dir}/g`, size: data.length, mkdirs: false, nonce: "n3" }),
+        data,
+        "ulimit -f 20\n",
+      );
+      assert.equal(r.code, FILE_STATUS.noSpace, r.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/g`), "orig");
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["f", "g"]);
+    });
+    await t.step("a stale temp file of a dead writer is removed by the next write", async () => {
+      await Deno.writeTextFile(`${dir}/.f.yonder-tmp-999999999-dead`, "stale");
+      await Deno.writeTextFile(`${dir}/.f.yonder-tmp-${Deno.pid}-alive`, "in progress");
+      const r = await sh(
+        writeScript({ path: `${dir}/f`, size: 1, mkdirs: false, nonce: "n4" }),
+        new Uint8Array([7]),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      assert.deepEqual(names, [`.f.yonder-tmp-${Deno.pid}-alive`, "f", "g"]);
+    });
+    await t.step("missing parent: not found; with mkdirs: created", async () => {
+      const no = await sh(
+        writeScript({ path: `${dir}/x/y/z`, size: 0, mkdirs: false, nonce: "n5" }),
+      );
+      assert.equal(no.code, FILE_STATUS.notFound);
+      const file = await sh(
+        writeScript({ path: `${dir}/f/z`, size: 0, mkdirs: true, nonce: "n6" }),
+      );
+      assert.equal(file.code, FILE_STATUS.notDir);
+      const yes = await sh(
+        writeScript({ path: `${dir}/x/y/z`, size: 0, mkdirs: true, nonce: "n7", mode: 0o600 }),
+      );
+      assert.equal(yes.code, 0, yes.stderr);
+      assert.equal((await Deno.stat(`${dir}/x/y/z`)).mode! & 0o777, 0o600);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readScript() and statScript() report why a path cannot be read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "yonder-scripts-" });
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "hello");
+    assert.equal(dec.decode((await sh(readScript(`${dir}/f`))).stdout), "hello");
+    assert.equal(dec.decode((await sh(readScript(`${dir}/f`, 3))).stdout), "hel");
+    assert.equal((await sh(readScript(`${dir}/none`))).code, FILE_STATUS.notFound);
+    assert.equal((await sh(readScript(`${dir}/none/deeper`))).code, FILE_STATUS.notFound);
+    assert.equal((await sh(readScript(`${dir}/f/x`))).code, FILE_STATUS.notDir);
+    assert.equal((await sh(readScript(dir))).code, FILE_STATUS.isDir);
+    const st = await sh(statScript(`${dir}/f`));
+    const info = parseStat(`${dir}/f`, dec.decode(st.stdout));
+    assert.equal(info.type, "file");
+    assert.equal(info.size, 5);
+    assert.equal(info.name, "f");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listScript() output parses back to the exact names (find -printf and stat)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "yonder-scripts-" });
+  try {
+    for (const n of HARD_NAMES) await Deno.writeTextFile(`${dir}/${n}`, n);
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(`${dir}/sub/x`, "xx");
+    await Deno.chmod(`${dir}/sub/x`, 0o4750);
+    const fast = await sh(listScript(dir, { hidden: true, recursive: true }));
+    const portable = await sh(
+      listScript(dir, { hidden: true, recursive: true, portableOnly: true }),
+    );
+    assert.equal(fast.code, 0, fast.stderr);
+    assert.equal(portable.code, 0, portable.stderr);
+    assert.equal(dec.decode(fast.stdout.subarray(0, 2)), "f\0");
+    assert.equal(dec.decode(portable.stdout.subarray(0, 2)), "g\0");
+    const a = parseListing(fast.stdout);
+    const b = parseListing(portable.stdout);
+    assert.deepEqual(a.map((e) => e.name), [...HARD_NAMES, "sub", "sub/x"].sort());
+    assert.deepEqual(a, b);
+    const x = a.find((e) => e.name === "sub/x")!;
+    assert.deepEqual([x.type, x.size, x.mode], ["file", 2, 0o4750]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseListing() reads BSD stat batches and skips names that vanished", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  // Batch 1: three names, the middle one gone before stat ran. Batch 2: a name with a newline.
+  const out = enc(
+    "b\0" + "./a\0./gone\0./c d\0\0" +
+      "100644 3 1700000000 ./a\n" + "40755 64 1700000001 ./c d\n" + "\0" +
+      "./x\ny\0\0" + "120755 1 1700000002 ./x\ny\n" + "\0",
+  );
+  const entries = parseListing(out);
+  assert.deepEqual(entries.map((e) => [e.name, e.type, e.size, e.mode]), [
+    ["a", "file", 3, 0o644],
+    ["c d", "dir", 64, 0o755],
+    ["x\ny", "symlink", 1, 0o755],
+  ]);
+  assert.equal(entries[0]!.mtime.getTime(), 1700000000_000);
+});
+
+Deno.test("parseListing() does not take a forged line inside a name for a record", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const evil = "a\n81a4 9 9 ./b";
+  const out = enc(`g\0./${evil}\0./b\0\0` + `81a4 1 5 ./${evil}\n` + `\0`);
+  assert.deepEqual(parseListing(out).map((e) => [e.name, e.size]), [[evil, 1]]);
+});

@@ -1,0 +1,14 @@
+import { LocalEnvironment } from "../../lib/local_environment.ts";
+import { treeContract } from "./_tree_contract.ts";
+
+Deno.test("LocalEnvironment push/pull meet the tree contract", async (t) => {
+  const remote = await Deno.makeTempDir({ prefix: "yonder-tree-remote-" });
+  const local = await Deno.makeTempDir({ prefix: "yonder-tree-local-" });
+  const cache = await Deno.makeTempDir({ prefix: "yonder-tree-cache-" });
+  try {
+    await using env = new LocalEnvironment();
+    await treeContract(t, env, remote, local, cache);
+  } finally {
+    for (const d of [remote, local, cache]) await Deno.remove(d, { recursive: true });
+  }
+});
