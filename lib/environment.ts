@@ -57,6 +57,11 @@ export interface ExecResult {
   truncated: boolean;
   /** Wall time of the call in milliseconds. */
   durationMs: number;
+  /**
+   * Set by session-backed calls: true when the session shell ended during this call (the command
+   * killed it, say); the next call runs in a new session (a stateful session loses its state).
+   */
+  sessionRestarted?: boolean;
 }
 
 /** A place to run commands: a remote host over OpenSSH, or this machine. */

@@ -96,6 +96,7 @@ export const CONNECTION_FLAGS = {
   "known-hosts": { type: "string" },
   "strict-host-key": { type: "boolean" },
   "connect-timeout": { type: "string" },
+  "no-session": { type: "boolean" },
   verbose: { type: "boolean", short: "v", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
@@ -112,6 +113,7 @@ export const CONNECTION_HELP = `Connection:
       --known-hosts FILE    known_hosts file to use
       --strict-host-key     require a known host key (default: trust on first use, refuse changes)
       --connect-timeout SEC connect timeout (default 10)
+      --no-session          one ssh channel per remote command instead of a persistent shell
   -v                        yonder's debug lines on stderr; -vv also ssh's own (-v)`;
 
 type ConnValues = {
@@ -124,6 +126,7 @@ type ConnValues = {
   "known-hosts"?: string | undefined;
   "strict-host-key"?: boolean | undefined;
   "connect-timeout"?: string | undefined;
+  "no-session"?: boolean | undefined;
   verbose?: boolean[] | undefined;
 };
 
@@ -177,6 +180,7 @@ export async function openEnvironment(
     options.connectTimeout = Math.ceil(secondsFlag("connect-timeout", v["connect-timeout"]));
   }
   if (level >= 2) options.sshVerbose = true;
+  if (v["no-session"]) options.session = false;
   if (extra.oneShot) options.oneShot = true;
   return await SshEnvironment.open(target, options);
 }

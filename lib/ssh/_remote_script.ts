@@ -110,10 +110,15 @@ export function buildRemoteCommand(c: RemoteCommand): string {
  */
 export function buildKillScript(pgid: number, graceMs: number): string {
   const steps = Math.max(1, Math.ceil(graceMs / 100));
+  // A group whose members are all zombies is done; an init that reaps late must not cost the
+  // whole grace period, so liveness is read from ps (POSIX -o), with kill -0 as the fallback.
   return [
-    `kill -TERM -${pgid} 2>/dev/null || exit 0`,
+    `alive() { if command -v ps >/dev/null 2>&1 && command -v awk >/dev/null 2>&1; then ` +
+    `ps -eo pgid=,stat= 2>/dev/null | awk -v g=${pgid} '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; ` +
+    `else kill -0 -${pgid} 2>/dev/null; fi; }`,
+    `kill -TERM -${pgid} 2>/dev/null || kill -TERM ${pgid} 2>/dev/null || exit 0`,
     `i=0`,
-    `while kill -0 -${pgid} 2>/dev/null; do`,
+    `while alive; do`,
     `  i=$((i+1)); if [ "$i" -gt ${steps} ]; then kill -KILL -${pgid} 2>/dev/null; exit 0; fi`,
     `  sleep 0.1 2>/dev/null || sleep 1`,
     `done`,

@@ -6,10 +6,11 @@
  */
 
 import type { Environment, ExecOptions, ExecResult, Logger } from "../environment.ts";
-import { YonderError } from "../errors.ts";
+import { UsageError, YonderError } from "../errors.ts";
 import { formatTarget, parseTarget, type Target } from "../target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
 import { acquireMaster, type MasterLease } from "./master.ts";
+import { SessionPool } from "./session.ts";
 import { SshFiles } from "./files.ts";
 import type * as F from "../files.ts";
 import { push as pushTree } from "../tree/push.ts";
@@ -30,7 +31,19 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
    * from that `exec`. Later calls start a normal master.
    */
   oneShot?: boolean;
+  /**
+   * How exec runs. `"stateless"` (default): over persistent remote shells (sessions), each call
+   * starting from the target's cwd and env. `"stateful"`: one session that keeps `cd` and
+   * `export` between calls, like a terminal. `false`: one channel per call over the master.
+   * Calls with `stdin`, `stdinFile` or `stdoutFile` always take a channel of their own.
+   */
+  session?: "stateless" | "stateful" | false;
+  /** Most sessions at once (default 4, leaving channels for transfers under MaxSessions 10). */
+  sessions?: number;
 }
+
+/** Default number of sessions per target. */
+export const DEFAULT_SESSIONS = 4;
 
 /**
  * A remote host. Open it once, run many commands over one OpenSSH connection, close it.
@@ -55,6 +68,7 @@ export class SshEnvironment implements Environment {
   #closed = false;
   #closing = new AbortController();
   #inflight = new Set<Promise<unknown>>();
+  #pool: SessionPool | null = null;
 
   private constructor(target: Target, options: SshEnvironmentOptions, lease: MasterLease | null) {
     this.target = target;
@@ -130,10 +144,52 @@ export class SshEnvironment implements Environment {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    const p = sshExec(this.#ctx, command, { ...options, cwd: this.#cwd(options.cwd), signal });
+    const p = this.#route(command, { ...options, signal });
     this.#inflight.add(p);
     p.finally(() => this.#inflight.delete(p)).catch(() => {});
     return p;
+  }
+
+  async #route(command: readonly string[] | string, options: ExecOptions): Promise<ExecResult> {
+    const pool = this.#sessions();
+    const ownChannel = options.stdin !== undefined || options.stdinFile !== undefined ||
+      options.stdoutFile !== undefined;
+    if (pool && this.options.session === "stateful") {
+      if (ownChannel) {
+        throw new UsageError(
+          "A stateful session cannot take stdin, stdinFile or stdoutFile",
+          { hint: 'Run such calls on an environment opened with session: "stateless"' },
+        );
+      }
+      // The session keeps its own cwd; only an explicit one applies to a call.
+      const cwd = options.cwd === undefined ? undefined : this.#cwd(options.cwd);
+      const r = await pool.run(command, { ...options, cwd });
+      if (r) return r;
+      throw new YonderError(`Cannot start a stateful session on "${this.label}"`, {
+        cause: pool.broken,
+      });
+    }
+    if (pool && !ownChannel && !pool.broken) {
+      const r = await pool.run(command, { ...options, cwd: this.#cwd(options.cwd) });
+      if (r) return r;
+      this.#ctx.log("sessions unavailable; running over a channel of the master instead");
+    }
+    return sshExec(this.#ctx, command, { ...options, cwd: this.#cwd(options.cwd) });
+  }
+
+  #sessions(): SessionPool | null {
+    const master = this.#lease?.master;
+    if (!master || this.options.oneShot || this.options.session === false) return null;
+    this.#pool ??= new SessionPool(
+      master,
+      this.target,
+      this.options,
+      this.#ctx.log,
+      this.options.sessions ?? DEFAULT_SESSIONS,
+      this.options.session === "stateful",
+      this.options.session === "stateful" ? this.target.path : undefined,
+    );
+    return this.#pool;
   }
 
   #cwd(cwd: string | undefined): string | undefined {
@@ -152,6 +208,8 @@ export class SshEnvironment implements Environment {
     this.#closed = true;
     this.#closing.abort();
     await Promise.allSettled([...this.#inflight]);
+    await this.#pool?.close();
+    this.#pool = null;
     const lease = this.#lease;
     this.#lease = null;
     await lease?.release();
