@@ -144,8 +144,102 @@ async function benchWarm(f: SshdFixture, calls: number): Promise<void> {
   report("env.exec(['true']) vs bash loop of ssh -S", median(ours), shellLoopMs, { max: 1.15 });
 }
 
+/** Runs `calls` calls with `concurrency` workers; returns calls per second and failures. */
+async function throughput(
+  run: () => Promise<boolean>,
+  calls: number,
+  concurrency: number,
+): Promise<{ perSecond: number; failures: number }> {
+  let next = 0;
+  let failures = 0;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < calls) {
+      next++;
+      if (!await run()) failures++;
+    }
+  }));
+  return { perSecond: calls / ((performance.now() - t) / 1000), failures };
+}
+
+/** asyncssh (Debian's python3-asyncssh) on the same host, if installed: per call and throughput. */
+async function benchAsyncssh(
+  f: SshdFixture,
+  calls: number,
+  concurrency: number,
+): Promise<{ perCallMs: number; perSecond: number; failures: number } | string> {
+  const python = "/usr/bin/python3";
+  const probe = await new Deno.Command(python, { args: ["-c", "import asyncssh"], stderr: "null" })
+    .output().catch(() => null);
+  if (!probe || probe.code !== 0) return "python3-asyncssh is not installed";
+  const script = new URL("./bench_asyncssh.py", import.meta.url).pathname;
+  const out = await new Deno.Command(python, {
+    args: [
+      script,
+      "127.0.0.1",
+      String(f.port),
+      f.user,
+      f.identityFile,
+      f.knownHostsFile,
+      String(calls),
+      String(concurrency),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) return `asyncssh run failed: ${new TextDecoder().decode(out.stderr).trim()}`;
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** Session fast path vs the master path vs raw `ssh -S` per call, and throughput at 50. */
+async function benchSession(f: SshdFixture): Promise<void> {
+  const calls = 500;
+  await using sessions = await SshEnvironment.open(f.target, { ...f.connect });
+  await using channels = await SshEnvironment.open(f.target, { ...f.connect, session: false });
+  const host = f.sshArgv.at(-1)!;
+  const rawArgs = ["-S", channels.controlPath!, "-T", "-n", host, "/bin/true"];
+  const ok = async (env: SshEnvironment) => (await env.exec(["/bin/true"])).code === 0;
+  for (let i = 0; i < 20; i++) {
+    await ok(sessions);
+    await ok(channels);
+    await runOk("ssh", rawArgs);
+  }
+  const s: number[] = [];
+  const m: number[] = [];
+  const raw: number[] = [];
+  const block = 25;
+  for (let done = 0; done < calls; done += block) {
+    for (let i = 0; i < block; i++) s.push(await timeIt(() => ok(sessions)));
+    for (let i = 0; i < block; i++) m.push(await timeIt(() => ok(channels)));
+    for (let i = 0; i < block; i++) raw.push(await timeIt(() => runOk("ssh", rawArgs)));
+  }
+  console.log(`\n# session fast path, /bin/true (${calls} sequential calls each, interleaved)`);
+  report("session exec vs ssh -S sock host /bin/true", median(s), median(raw), { max: 0.1 });
+  report("master-path exec vs ssh -S sock host /bin/true", median(m), median(raw), { max: 1.15 });
+  const tp = await throughput(() => ok(sessions), 3000, 50);
+  console.log(
+    `${"session throughput at concurrency 50".padEnd(44)} ${tp.perSecond.toFixed(0)} calls/s, ${tp.failures} failures  target >= 1000 calls/s  ${
+      tp.perSecond >= 1000 && tp.failures === 0 ? "MET" : "MISSED"
+    }`,
+  );
+  const a = await benchAsyncssh(f, calls, 50);
+  if (typeof a === "string") {
+    console.log(`asyncssh: skipped (${a})`);
+  } else {
+    report("session exec vs asyncssh conn.run (per call)", median(s), a.perCallMs, { max: 1 });
+    console.log(
+      `${"asyncssh throughput at concurrency 50".padEnd(44)} ${a.perSecond.toFixed(0)} calls/s, ${a.failures} failures (capped at 9 channels: sshd MaxSessions 10)`,
+    );
+    console.log(
+      `${"session / asyncssh throughput".padEnd(44)} ${(tp.perSecond / a.perSecond).toFixed(2)}x`,
+    );
+  }
+}
+
 /** Sections beyond the exec core register here (files, session). */
-export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {};
+export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {
+  session: benchSession,
+};
 
 if (import.meta.main) {
   const wanted = new Set(Deno.args);

@@ -108,7 +108,7 @@ export function buildRemoteCommand(c: RemoteCommand): string {
 /**
  * A script that stops process group `pgid`: TERM, then KILL if it still lives after `graceMs`.
  */
-export function buildKillScript(pgid: number, graceMs: number): string {
+export function buildKillScript(pgid: number | string, graceMs: number): string {
   const steps = Math.max(1, Math.ceil(graceMs / 100));
   // A group whose members are all zombies is done; an init that reaps late must not cost the
   // whole grace period, so liveness is read from ps (POSIX -o), with kill -0 as the fallback.

@@ -43,9 +43,78 @@ export function setupScript(nonce: string, stateful: boolean, cwd?: string): str
     stateful
       ? `YS=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.XXXXXX") || exit 1; export YS; trap 'rm -rf "$YS"' EXIT`
       : `:`,
-    `printf '\\036${f}ready:%s\\n' "$yk" >&2`,
+    `printf '\\036${f}ready:%s %s\\n' "$yk" "$$" >&2`,
     ``,
   ].join("\n");
+}
+
+/** Names a POSIX shell runs without exec'ing a program (so `exec NAME` would fail or differ). */
+const BUILTINS = new Set([
+  ".",
+  ":",
+  "[",
+  "alias",
+  "bg",
+  "break",
+  "cd",
+  "command",
+  "continue",
+  "echo",
+  "eval",
+  "exec",
+  "exit",
+  "export",
+  "false",
+  "fc",
+  "fg",
+  "getopts",
+  "hash",
+  "jobs",
+  "kill",
+  "local",
+  "printf",
+  "pwd",
+  "read",
+  "readonly",
+  "return",
+  "set",
+  "shift",
+  "test",
+  "times",
+  "trap",
+  "true",
+  "type",
+  "ulimit",
+  "umask",
+  "unalias",
+  "unset",
+  "wait",
+  "source",
+  "builtin",
+  "declare",
+  "typeset",
+  "let",
+  "shopt",
+  "enable",
+  "history",
+  "logout",
+  "mapfile",
+  "readarray",
+  "dirs",
+  "popd",
+  "pushd",
+  "disown",
+  "suspend",
+  "compgen",
+  "complete",
+  "caller",
+  "help",
+  "bind",
+]);
+
+/** True when `name` is (or may be) a shell builtin rather than a program to exec. */
+export function isBuiltin(name: string): boolean {
+  return BUILTINS.has(name) || !/^[A-Za-z0-9_./+-]+$/.test(name);
 }
 
 /** What one request runs. */
@@ -75,22 +144,29 @@ export function requestScript(r: SessionRequest): string {
     inner.push(`${name}=${shellQuote(value)}; export ${name}`);
   }
   const script = typeof r.command === "string" ? r.command : shellJoin(r.command);
-  // The command runs in its own sh, so `$$`, `exit` and `exec` are its own.
-  const body = r.stateful
-    ? `trap 'pwd >"$YS/cwd"; export -p >"$YS/env"' EXIT; eval "$1"`
-    : `eval "$1"`;
   const launch = {
-    jobs: `exec sh -c`,
-    setsid: `exec setsid sh -c`,
-    perl: `exec perl -e 'setpgrp(0,0); exec {$ARGV[0]} @ARGV or exit 127' sh -c`,
-    none: `exec sh -c`,
+    jobs: `exec`,
+    setsid: `exec setsid`,
+    perl: `exec perl -e 'setpgrp(0,0); exec {$ARGV[0]} @ARGV or exit 127'`,
+    none: `exec`,
   }[r.method];
-  inner.push(`${launch} ${shellQuote(body)} sh ${shellQuote(script)}`);
+  if (!r.stateful && typeof r.command !== "string" && !isBuiltin(r.command[0] ?? "")) {
+    // An argv whose program is not a shell builtin replaces the child directly: one fork and one
+    // exec per call, the fast path.
+    inner.push(`${launch} ${script}`);
+  } else {
+    // Scripts and builtins run in their own sh, so `$$`, `exit` and `exec` are theirs, as on the
+    // channel path. A stateful call saves its cwd and exports when its shell exits.
+    const body = r.stateful
+      ? `trap 'pwd >"$YS/cwd"; export -p >"$YS/env"' EXIT; eval "$1"`
+      : `eval "$1"`;
+    inner.push(`${launch} sh -c ${shellQuote(body)} sh ${shellQuote(script)}`);
+  }
   const lines = [
     `( ${inner.join("\n")}\n) </dev/null &`,
-    `yp=$!`,
-    `${frame("pid:%s")} "$yp" >&2`,
-    `{ wait "$yp"; } 2>/dev/null; ys=$?`,
+    // No frame for the group: the kill path finds it as the session shell's only child, which
+    // saves a packet per call.
+    `{ wait "$!"; } 2>/dev/null; ys=$?`,
   ];
   if (r.stateful) {
     lines.push(
@@ -108,7 +184,6 @@ interface Call {
   err: FrameScanner;
   outDone: boolean;
   errDone: boolean;
-  pgid: number | null;
   exit: number | null;
   cwd: string | null;
   opts: ExecOptions;
@@ -132,6 +207,7 @@ export class Session {
   #pumps: Promise<unknown>;
   /** The process-group method the remote supports. */
   method: GroupMethod = "none";
+  #shellPid = 0;
 
   private constructor(
     master: Master,
@@ -212,7 +288,9 @@ export class Session {
         hint: `The remote said: ${text.trim().split("\n").slice(-2).join(" ") || "nothing"}`,
       });
     }
-    session.method = method;
+    const [m, pid] = (method as string).split(" ");
+    session.method = m as GroupMethod;
+    session.#shellPid = Number(pid);
     session.#call = null;
     log(`session started (process groups: ${method}${stateful ? ", stateful" : ""})`);
     return session;
@@ -237,7 +315,6 @@ export class Session {
       stderr: new OutputSink(cap),
       outDone: setup,
       errDone: false,
-      pgid: null,
       exit: null,
       cwd: null,
       opts,
@@ -265,8 +342,7 @@ export class Session {
       opts.onStderr?.(c);
     }, (kind, value) => {
       onFrame(kind, value);
-      if (kind === "pid") call.pgid = Number(value);
-      else if (kind === "cwd") call.cwd = value;
+      if (kind === "cwd") call.cwd = value;
       else if (kind === "exit" || kind === "ready") {
         if (kind === "exit") call.exit = Number(value);
         call.errDone = true;
@@ -372,16 +448,22 @@ export class Session {
 
   /** Kills the current command's process group over the master (never the session shell). */
   async #kill(call: Call, finished: Promise<void>): Promise<void> {
-    const started = Date.now();
-    while (call.pgid === null && this.#alive && Date.now() - started < 2000) {
-      if (await withTimeout(finished, 10) !== null) return;
-    }
-    if (call.pgid === null || call.exit !== null) return;
+    if (call.exit !== null) return;
     const release = await this.#master.killChannels.acquire();
     try {
+      // The command is the session shell's only child (its group leader); wait briefly for it to
+      // exist if the request was only just written.
+      const find = [
+        `p=; n=0`,
+        `while [ -z "$p" ] && [ "$n" -lt 20 ]; do`,
+        `  p=$(ps -eo pid=,ppid= | awk -v s=${this.#shellPid} '$2 == s { print $1; exit }')`,
+        `  [ -n "$p" ] || { n=$((n+1)); sleep 0.1 2>/dev/null || sleep 1; }`,
+        `done`,
+        `[ -n "$p" ] || exit 0`,
+      ].join("\n");
       const script = this.method === "none"
-        ? `pkill -TERM -P ${call.pgid} 2>/dev/null; kill -TERM ${call.pgid} 2>/dev/null; sleep 1; pkill -KILL -P ${call.pgid} 2>/dev/null; kill -KILL ${call.pgid} 2>/dev/null; exit 0`
-        : buildKillScript(call.pgid, KILL_GRACE_MS);
+        ? `${find}\npkill -TERM -P "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; sleep 1; pkill -KILL -P "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; exit 0`
+        : `${find}\n${buildKillScript("$p", KILL_GRACE_MS)}`;
       const killer = spawn(this.#options.sshPath ?? "ssh", {
         args: buildSshArgv(this.#target, this.#options, {
           kind: "client",

@@ -81,9 +81,13 @@ for (const [name, shell, method] of shells) {
         }),
       },
     ]);
-    assert.ok(s!.frames.includes(`err:ready:${method}`), JSON.stringify(s));
-    const pid = ra!.frames.find((f) => f.startsWith("err:pid:"))!.slice("err:pid:".length);
-    assert.equal(ra!.stdout, `pg=${pid} pid=${pid} v=it's\n`, "own group, own pid");
+    const ready = s!.frames.find((f) => f.startsWith("err:ready:"))!.split(":")[2]!;
+    const [gotMethod, shellPid] = ready.split(" ");
+    assert.equal(gotMethod, method, JSON.stringify(s));
+    const m = /^pg=(\d+) pid=(\d+) v=it's\n$/.exec(ra!.stdout);
+    assert.ok(m, ra!.stdout);
+    assert.equal(m[1], m[2], "the command leads its own process group");
+    assert.notEqual(m[2], shellPid, "and is not the session shell");
     assert.ok(ra!.frames.includes("err:exit:7"));
     assert.ok(ra!.frames.includes("out:end:"));
     assert.ok(rb!.frames.includes("err:cwd:notfound"), JSON.stringify(rb));
