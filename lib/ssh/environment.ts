@@ -9,7 +9,7 @@ import type { Environment, ExecOptions, ExecResult, Logger } from "../environmen
 import { UsageError, YonderError } from "../errors.ts";
 import { formatTarget, parseTarget, type Target } from "../target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
-import { acquireMaster, type MasterLease } from "./master.ts";
+import { acquireMaster, type Master, type MasterLease } from "./master.ts";
 import { SessionPool } from "./session.ts";
 import { SshFiles } from "./files.ts";
 import type * as F from "../files.ts";
@@ -40,6 +40,19 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
   session?: "stateless" | "stateful" | false;
   /** Most sessions at once (default 4, leaving channels for transfers under MaxSessions 10). */
   sessions?: number;
+  /**
+   * When every session and channel of the open masters is busy, open another master (another
+   * connection, with its own sessions and channels) instead of queueing, up to this many.
+   * Default 1.
+   */
+  maxMasters?: number;
+}
+
+/** An extra master with its own sessions, opened when the first one is saturated. */
+interface Lane {
+  lease: MasterLease;
+  ctx: SshExecContext;
+  pool: SessionPool | null;
 }
 
 /** Default number of sessions per target. */
@@ -151,9 +164,18 @@ export class SshEnvironment implements Environment {
   }
 
   async #route(command: readonly string[] | string, options: ExecOptions): Promise<ExecResult> {
-    const pool = this.#sessions();
     const ownChannel = options.stdin !== undefined || options.stdinFile !== undefined ||
       options.stdoutFile !== undefined;
+    // Decided synchronously, so concurrent calls each see the demand of the ones before them.
+    const picked = this.#extraLane(ownChannel);
+    const lane = picked instanceof Promise ? await picked : picked;
+    if (lane) {
+      const r = !ownChannel && lane.pool && !lane.pool.broken
+        ? await lane.pool.run(command, { ...options, cwd: this.#cwd(options.cwd) })
+        : null;
+      return r ?? sshExec(lane.ctx, command, { ...options, cwd: this.#cwd(options.cwd) });
+    }
+    const pool = this.#sessions();
     if (pool && this.options.session === "stateful") {
       if (ownChannel) {
         throw new UsageError(
@@ -176,6 +198,63 @@ export class SshEnvironment implements Environment {
     }
     return sshExec(this.#ctx, command, { ...options, cwd: this.#cwd(options.cwd) });
   }
+
+  #lanes: Lane[] = [];
+  #opening: Promise<Lane | null> | null = null;
+
+  /**
+   * With `maxMasters` > 1: the lane (extra master) a call should use when the first master is
+   * saturated, opening one if allowed; null to use the first master.
+   */
+  #extraLane(ownChannel: boolean): Lane | null | Promise<Lane | null> {
+    const max = this.options.maxMasters ?? 1;
+    const first = this.#lease?.master;
+    if (max <= 1 || !first || this.options.session === "stateful") return null;
+    const busy = (master: Master, pool: SessionPool | null) =>
+      ownChannel || !pool || pool.broken ? master.channels.free === 0 : pool.saturated;
+    if (!busy(first, this.#sessions())) return null;
+    const free = this.#lanes.find((l) => !busy(l.lease.master, l.pool));
+    if (free) return free;
+    if (this.#lanes.length + 1 >= max) {
+      // Every master is busy: queue on the one with the fewest waiters (round robin).
+      const all = [null, ...this.#lanes];
+      const pick = all[this.#turn++ % all.length];
+      return pick ?? null;
+    }
+    this.#opening ??= (async (): Promise<Lane | null> => {
+      try {
+        const lease = await acquireMaster(
+          this.target,
+          this.options,
+          this.#ctx.log,
+          this.options.maxChannels,
+          this.#lanes.length + 1,
+        );
+        await lease.master.ensure();
+        const ctx = { ...this.#ctx, master: lease.master, oneShot: false };
+        const pool = this.options.session === false ? null : new SessionPool(
+          lease.master,
+          this.target,
+          this.options,
+          this.#ctx.log,
+          this.options.sessions ?? DEFAULT_SESSIONS,
+          false,
+        );
+        const lane = { lease, ctx, pool };
+        this.#lanes.push(lane);
+        this.#ctx.log(`all channels busy: opened master ${this.#lanes.length + 1} of ${max}`);
+        return lane;
+      } catch (e) {
+        this.#ctx.log(`could not open another master: ${e instanceof Error ? e.message : e}`);
+        return null;
+      } finally {
+        this.#opening = null;
+      }
+    })();
+    return this.#opening;
+  }
+
+  #turn = 0;
 
   #sessions(): SessionPool | null {
     const master = this.#lease?.master;
@@ -210,6 +289,10 @@ export class SshEnvironment implements Environment {
     await Promise.allSettled([...this.#inflight]);
     await this.#pool?.close();
     this.#pool = null;
+    for (const lane of this.#lanes.splice(0)) {
+      await lane.pool?.close();
+      await lane.lease.release();
+    }
     const lease = this.#lease;
     this.#lease = null;
     await lease?.release();

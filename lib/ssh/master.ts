@@ -26,6 +26,11 @@ export class Semaphore {
     this.#free = size;
   }
 
+  /** Slots free right now. */
+  get free(): number {
+    return this.#free;
+  }
+
   /** Waits for a slot and returns the function that gives it back. */
   async acquire(): Promise<() => void> {
     if (this.#free > 0) {
@@ -482,8 +487,9 @@ export async function acquireMaster(
   options: SshConnectOptions,
   log: Logger,
   maxChannels?: number,
+  index = 0,
 ): Promise<MasterLease> {
-  const key = registryKey(target, options);
+  const key = registryKey(target, options) + (index > 0 ? `#${index}` : "");
   let entry = registry.get(key);
   if (!entry) {
     const master = ControlDir.acquire().then((dir) => {

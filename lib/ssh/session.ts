@@ -532,6 +532,13 @@ export class SessionPool {
     this.#stateful = stateful;
   }
 
+  /** True when calls running or waiting here already fill every session this pool may have. */
+  get saturated(): boolean {
+    return this.#demand >= this.#size;
+  }
+
+  #demand = 0;
+
   /** Why sessions cannot start here, if a start failed (the caller then uses the master path). */
   get broken(): unknown {
     return this.#broken;
@@ -620,13 +627,18 @@ export class SessionPool {
         sessionRestarted: false,
       };
     }
-    const session = await this.#take();
-    if (!session) return null;
+    this.#demand++;
     let r;
     try {
-      r = await session.run(command, opts, env);
+      const session = await this.#take();
+      if (!session) return null;
+      try {
+        r = await session.run(command, opts, env);
+      } finally {
+        this.#give(session);
+      }
     } finally {
-      this.#give(session);
+      this.#demand--;
     }
     const { sessionEnded, ...rest } = r;
     if (sessionEnded) {

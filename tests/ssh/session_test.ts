@@ -117,3 +117,26 @@ liveSshTest("session: 1000 calls at concurrency 100 under MaxSessions 10 all suc
     /session request failed|refused.*session|no more sessions/i,
   );
 });
+
+liveSshTest("maxMasters opens a second master when every session is busy", async () => {
+  await using host = await openLiveHost();
+  const debug: string[] = [];
+  await using env = await SshEnvironment.open(host.target, {
+    ...host.connect,
+    sessions: 2,
+    maxMasters: 2,
+    logger: (l) => debug.push(l),
+  });
+  const results = await Promise.all(
+    Array.from(
+      { length: 12 },
+      (_, i) => env.exec(["sh", "-c", 'sleep 0.3; echo "$1"', "sh", String(i)]),
+    ),
+  );
+  results.forEach((r, i) => assert.equal(out(r), `${i}\n`));
+  assert.ok(
+    debug.some((l) => l.startsWith("all channels busy: opened master 2 of 2")),
+    debug.join("\n"),
+  );
+  assert.equal((host.fixture!.log().match(/Accepted publickey/g) ?? []).length, 2, "two logins");
+});
