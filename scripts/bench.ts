@@ -218,7 +218,9 @@ async function benchSession(f: SshdFixture): Promise<void> {
   report("master-path exec vs ssh -S sock host /bin/true", median(m), median(raw), { max: 1.15 });
   const tp = await throughput(() => ok(sessions), 3000, 50);
   console.log(
-    `${"session throughput at concurrency 50".padEnd(44)} ${tp.perSecond.toFixed(0)} calls/s, ${tp.failures} failures  target >= 1000 calls/s  ${
+    `${"session throughput at concurrency 50".padEnd(44)} ${
+      tp.perSecond.toFixed(0)
+    } calls/s, ${tp.failures} failures  target >= 1000 calls/s  ${
       tp.perSecond >= 1000 && tp.failures === 0 ? "MET" : "MISSED"
     }`,
   );
@@ -228,7 +230,9 @@ async function benchSession(f: SshdFixture): Promise<void> {
   } else {
     report("session exec vs asyncssh conn.run (per call)", median(s), a.perCallMs, { max: 1 });
     console.log(
-      `${"asyncssh throughput at concurrency 50".padEnd(44)} ${a.perSecond.toFixed(0)} calls/s, ${a.failures} failures (capped at 9 channels: sshd MaxSessions 10)`,
+      `${"asyncssh throughput at concurrency 50".padEnd(44)} ${
+        a.perSecond.toFixed(0)
+      } calls/s, ${a.failures} failures (capped at 9 channels: sshd MaxSessions 10)`,
     );
     console.log(
       `${"session / asyncssh throughput".padEnd(44)} ${(tp.perSecond / a.perSecond).toFixed(2)}x`,
