@@ -232,14 +232,7 @@ export class SshEnvironment implements Environment {
         );
         await lease.master.ensure();
         const ctx = { ...this.#ctx, master: lease.master, oneShot: false };
-        const pool = this.options.session === false ? null : new SessionPool(
-          lease.master,
-          this.target,
-          this.options,
-          this.#ctx.log,
-          this.options.sessions ?? DEFAULT_SESSIONS,
-          false,
-        );
+        const pool = this.options.session === false ? null : this.#sharedPool(lease.master);
         const lane = { lease, ctx, pool };
         this.#lanes.push(lane);
         this.#ctx.log(`all channels busy: opened master ${this.#lanes.length + 1} of ${max}`);
@@ -259,16 +252,38 @@ export class SshEnvironment implements Environment {
   #sessions(): SessionPool | null {
     const master = this.#lease?.master;
     if (!master || this.options.oneShot || this.options.session === false) return null;
+    if (this.options.session !== "stateful") return this.#sharedPool(master);
+    // A stateful session is this environment's own.
     this.#pool ??= new SessionPool(
       master,
       this.target,
       this.options,
       this.#ctx.log,
-      this.options.sessions ?? DEFAULT_SESSIONS,
-      this.options.session === "stateful",
-      this.options.session === "stateful" ? this.target.path : undefined,
+      1,
+      true,
+      this.target.path,
     );
     return this.#pool;
+  }
+
+  /** The stateless session pool every environment on `master` shares. */
+  #sharedPool(master: Master): SessionPool {
+    const key = `sessions:${this.options.sessions ?? DEFAULT_SESSIONS}`;
+    let pool = master.shared.get(key) as SessionPool | undefined;
+    if (!pool) {
+      const created = new SessionPool(
+        master,
+        this.target,
+        this.options,
+        this.#ctx.log,
+        this.options.sessions ?? DEFAULT_SESSIONS,
+        false,
+      );
+      master.shared.set(key, created);
+      master.onClose(() => created.close());
+      pool = created;
+    }
+    return pool;
   }
 
   #cwd(cwd: string | undefined): string | undefined {
@@ -289,10 +304,7 @@ export class SshEnvironment implements Environment {
     await Promise.allSettled([...this.#inflight]);
     await this.#pool?.close();
     this.#pool = null;
-    for (const lane of this.#lanes.splice(0)) {
-      await lane.pool?.close();
-      await lane.lease.release();
-    }
+    for (const lane of this.#lanes.splice(0)) await lane.lease.release();
     const lease = this.#lease;
     this.#lease = null;
     await lease?.release();

@@ -31,6 +31,20 @@ export class Semaphore {
     return this.#free;
   }
 
+  /** Takes a slot if one is free now (and nobody waits); else null. */
+  tryAcquire(): (() => void) | null {
+    if (this.#free <= 0 || this.#waiters.length > 0) return null;
+    this.#free--;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
+
   /** Waits for a slot and returns the function that gives it back. */
   async acquire(): Promise<() => void> {
     if (this.#free > 0) {
@@ -171,6 +185,14 @@ export class Master {
   #closed = false;
   /** How many times a master process was started (1 after the first call). */
   starts = 0;
+  /** Things every holder of this master shares (the stateless session pool). */
+  readonly shared: Map<string, unknown> = new Map();
+  #onClose: (() => Promise<void>)[] = [];
+
+  /** Runs `fn` when the master closes, before it stops (e.g. to end its sessions). */
+  onClose(fn: () => Promise<void>): void {
+    this.#onClose.push(fn);
+  }
 
   constructor(
     dir: ControlDir,
@@ -403,6 +425,7 @@ export class Master {
   /** Stops the master (`ssh -O exit`, then a signal if it lingers) and removes its files. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    for (const fn of this.#onClose.splice(0)) await fn().catch(() => {});
     this.#closed = true;
     await this.#starting?.catch(() => {});
     for (const other of this.#children) {
@@ -424,6 +447,12 @@ export class Master {
     } else if (child) {
       child.kill("SIGKILL");
       await child.status;
+    }
+    if (this.options.sshVerbose) {
+      // -vv: hand ssh's own debug lines to the logger before the log file goes.
+      for (const line of (await this.logText()).split(/\r?\n/)) {
+        if (line.trim() !== "") this.#log(`ssh: ${line}`);
+      }
     }
     await Deno.remove(this.#controlPath).catch(() => {});
     await Deno.remove(this.#logFile).catch(() => {});

@@ -15,7 +15,14 @@
 
 import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import { filterEnv } from "../env_filter.ts";
-import { NotADirectory, NotFound, PermissionDenied, UsageError, YonderError } from "../errors.ts";
+import {
+  NotADirectory,
+  NotFound,
+  PermissionDenied,
+  SshConnectionLost,
+  UsageError,
+  YonderError,
+} from "../errors.ts";
 import { type Child, spawn } from "../process.ts";
 import { shellJoin, shellQuote } from "../quote.ts";
 import { formatTarget, type Target } from "../target.ts";
@@ -25,6 +32,11 @@ import { buildKillScript, remotePathExpr } from "./_remote_script.ts";
 import { KILL_GRACE_MS } from "./exec.ts";
 import { type Master, withTimeout } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
+
+/** No channel of the master is free for another session right now. */
+class NoFreeChannel extends Error {
+  override readonly name = "NoFreeChannel";
+}
 
 /** How the remote shell gives each command its own process group. */
 export type GroupMethod = "jobs" | "setsid" | "perl" | "none";
@@ -255,7 +267,11 @@ export class Session {
     stateful: boolean,
     cwd?: string,
   ): Promise<Session> {
-    const release = await master.channels.acquire();
+    // A stateless session only starts on a channel that is free now: sessions hold their channel
+    // for good, and waiting here could starve the channel path of every environment on this
+    // master. A stateful one was asked for explicitly, so it waits its turn.
+    const release = stateful ? await master.channels.acquire() : master.channels.tryAcquire();
+    if (!release) throw new NoFreeChannel();
     let child: Child;
     try {
       child = spawn(options.sshPath ?? "ssh", {
@@ -568,12 +584,18 @@ export class SessionPool {
           this.#all.add(session);
           return session;
         } catch (e) {
-          if (this.#all.size === 0) {
-            this.#broken = e;
-            for (const w of this.#waiters.splice(0)) w(null);
+          if (e instanceof NoFreeChannel) {
+            // Not broken: the channels are busy. Without a session of our own, run this call
+            // over a channel (it queues there); otherwise wait for one of ours.
+            if (this.#all.size === 0) return null;
+          } else {
+            if (this.#all.size === 0) {
+              this.#broken = e;
+              for (const w of this.#waiters.splice(0)) w(null);
+            }
+            this.#log(`session could not start: ${e instanceof Error ? e.message : e}`);
+            if (this.#all.size === 0) return null;
           }
-          this.#log(`session could not start: ${e instanceof Error ? e.message : e}`);
-          if (this.#all.size === 0) return null;
         } finally {
           this.#starting--;
         }
@@ -642,6 +664,16 @@ export class SessionPool {
     }
     const { sessionEnded, ...rest } = r;
     if (sessionEnded) {
+      if (!await this.#master.check()) {
+        // Not the shell alone: the whole connection went. Same as on the channel path.
+        await this.#master.invalidate();
+        const host = formatTarget(this.#target);
+        throw new SshConnectionLost({
+          host,
+          message: `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
+          hint: "The next call reconnects; check the command's effects before running it again",
+        });
+      }
       this.#log("the session shell ended during the call; the next call starts a new one");
     }
     return { ...rest, durationMs: performance.now() - started, sessionRestarted: sessionEnded };

@@ -122,3 +122,14 @@ liveSshTest("yonder check reports each probe", async () => {
   assert.equal(j.ok, true);
   assert.equal(j.probes.length, 5);
 });
+
+liveSshTest("yonder exec -v shows yonder's debug lines; -vv adds ssh's own", async () => {
+  await using host = await openLiveHost();
+  const v = await runCli(["exec", "-v", ...connFlags(host), "--", "true"]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stderr, /^yonder: debug: master start: ssh /m);
+  assert.doesNotMatch(v.stderr, /debug1:/);
+  const vv = await runCli(["exec", "-vv", ...connFlags(host), "--", "true"]);
+  assert.equal(vv.code, 0, vv.stderr);
+  assert.match(vv.stderr, /^yonder: debug: ssh: debug1: /m);
+});
