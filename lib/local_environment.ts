@@ -8,9 +8,10 @@
 
 import type { Environment, ExecOptions, ExecResult, Logger } from "./environment.ts";
 import { filterEnv } from "./env_filter.ts";
-import { NotADirectory, NotFound, PermissionDenied, UsageError, YonderError } from "./errors.ts";
+import { UsageError, YonderError } from "./errors.ts";
 import { type Child, killGroup, spawn } from "./process.ts";
 import { feed, OutputSink, pump } from "./_output.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "./_kill_path.ts";
 import { KILL_GRACE_MS } from "./ssh/exec.ts";
 import { withTimeout } from "./ssh/master.ts";
 import { LocalFiles } from "./local_files.ts";
@@ -100,17 +101,7 @@ export class LocalEnvironment implements Environment {
     const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
     const stdout = new OutputSink(cap);
     const stderr = new OutputSink(cap);
-    if (opts.signal?.aborted) {
-      return {
-        code: 143,
-        signal: "SIGTERM",
-        stdout: stdout.bytes(),
-        stderr: stderr.bytes(),
-        timedOut: false,
-        truncated: false,
-        durationMs: performance.now() - started,
-      };
-    }
+    if (opts.signal?.aborted) return abortedBeforeStart(started);
     const hasStdin = opts.stdin !== undefined;
     const files = {
       ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
@@ -137,28 +128,18 @@ export class LocalEnvironment implements Environment {
         opts.onStderr?.(c);
       }),
     ]);
-    let killedBy: "timeout" | "abort" | null = null;
-    let killing: Promise<void> | null = null;
-    const kill = (why: "timeout" | "abort") => {
-      if (killing) return;
-      killedBy = why;
+    const killPath = armKillPath(opts, (why) => {
       this.#log(`${why}: stopping process group ${child.pid}`);
-      killing = stopGroup(child);
-    };
-    const timer = opts.timeoutMs !== undefined
-      ? setTimeout(() => kill("timeout"), opts.timeoutMs)
-      : undefined;
-    const onAbort = () => kill("abort");
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+      return stopGroup(child);
+    });
     let status;
     try {
       status = await child.status;
       await pumping;
       await feeding;
-      await killing;
+      await killPath.done();
     } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      killPath.disarm();
     }
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
       code,
@@ -169,8 +150,10 @@ export class LocalEnvironment implements Environment {
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - started,
     });
-    if (killedBy === "timeout") return result(124, null, true);
-    if (killedBy === "abort") return result(143, "SIGTERM", false);
+    if (killPath.reason) {
+      const { code, signal } = stoppedStatus(killPath.reason);
+      return result(code, signal, killPath.reason === "timeout");
+    }
     return result(status.code, status.signal, false);
   }
 
@@ -262,14 +245,13 @@ async function checkDir(path: string): Promise<void> {
   try {
     info = await Deno.stat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) {
-      throw new PermissionDenied(path, `Working directory "${path}": permission denied`);
-    }
-    throw new NotFound(path, `Working directory "${path}" does not exist on "local"`);
+    throw cwdError(
+      e instanceof Deno.errors.PermissionDenied ? "denied" : "notfound",
+      path,
+      "local",
+    );
   }
-  if (!info.isDirectory) {
-    throw new NotADirectory(path, `Working directory "${path}" on "local" is not a directory`);
-  }
+  if (!info.isDirectory) throw cwdError("notdir", path, "local");
 }
 
 /** TERM the child's process group, then KILL it if it outlives the grace period. */

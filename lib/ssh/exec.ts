@@ -9,18 +9,11 @@
 
 import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import { filterEnv } from "../env_filter.ts";
-import {
-  NotADirectory,
-  NotFound,
-  PermissionDenied,
-  SshConnectionLost,
-  tail,
-  UsageError,
-  YonderError,
-} from "../errors.ts";
+import { SshConnectionLost, tail, UsageError, YonderError } from "../errors.ts";
 import { type Child, spawn } from "../process.ts";
 import { formatTarget, type Target } from "../target.ts";
 import { feed, OutputSink, pump } from "../_output.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
 import { FrameScanner, newNonce } from "./_frames.ts";
 import { buildKillScript, buildRemoteCommand } from "./_remote_script.ts";
 import { connectError, type Master, withTimeout } from "./master.ts";
@@ -85,7 +78,7 @@ export async function sshExec(
   }
   const nonce = newNonce();
   const remote = buildRemoteCommand({ nonce, command, cwd: opts.cwd, env });
-  if (opts.signal?.aborted) return aborted(started);
+  if (opts.signal?.aborted) return abortedBeforeStart(started);
   const replayable = !(opts.stdin instanceof ReadableStream);
   for (let attempt = 1;; attempt++) {
     const master = ctx.master;
@@ -112,18 +105,6 @@ export async function sshExec(
     await master?.invalidate();
     await sleep(50 * attempt);
   }
-}
-
-function aborted(started: number): ExecResult {
-  return {
-    code: 143,
-    signal: "SIGTERM",
-    stdout: new Uint8Array(0),
-    stderr: new Uint8Array(0),
-    timedOut: false,
-    truncated: false,
-    durationMs: performance.now() - started,
-  };
 }
 
 async function runClient(
@@ -200,27 +181,19 @@ async function runClient(
     pump(child.stderr, (c) => scanner.push(c)).then(() => scanner.end()),
   ]);
 
-  let killing: Promise<void> | null = null;
-  const kill = (why: "timeout" | "abort") => {
-    if (killing) return;
+  const killPath = armKillPath(opts, (why) => {
     o.killedBy = why;
     ctx.log(`${why}: stopping the remote command`);
-    killing = killRemote(ctx, child, o, pgidKnown);
-  };
-  const timer = opts.timeoutMs !== undefined
-    ? setTimeout(() => kill("timeout"), opts.timeoutMs)
-    : undefined;
-  const onAbort = () => kill("abort");
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
+    return killRemote(ctx, child, o, pgidKnown);
+  });
   try {
     o.status = await child.status;
     ctx.log(`ssh exited (code ${o.status.code})`);
     await pumping;
     await feeding;
-    await killing;
+    await killPath.done();
   } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener("abort", onAbort);
+    killPath.disarm();
   }
   o.stderrTail = new TextDecoder().decode(errTail);
   return o;
@@ -285,20 +258,12 @@ async function interpret(
     truncated: o.stdout.truncated || o.stderr.truncated,
     durationMs: performance.now() - started,
   });
-  if (o.killedBy === "timeout") return result(124, null, true);
-  if (o.killedBy === "abort") return result(143, "SIGTERM", false);
-  if (o.exit !== null) return result(o.exit, null, false);
-  if (o.cwd !== null) {
-    const dir = opts.cwd ?? "";
-    const host = formatTarget(ctx.target);
-    if (o.cwd === "notdir") {
-      throw new NotADirectory(dir, `Working directory "${dir}" on "${host}" is not a directory`);
-    }
-    if (o.cwd === "denied") {
-      throw new PermissionDenied(dir, `Working directory "${dir}" on "${host}": permission denied`);
-    }
-    throw new NotFound(dir, `Working directory "${dir}" does not exist on "${host}"`);
+  if (o.killedBy) {
+    const { code, signal } = stoppedStatus(o.killedBy);
+    return result(code, signal, o.killedBy === "timeout");
   }
+  if (o.exit !== null) return result(o.exit, null, false);
+  if (o.cwd !== null) throw cwdError(o.cwd, opts.cwd ?? "", formatTarget(ctx.target));
   const text = o.stderrTail;
   const host = formatTarget(ctx.target);
   const master = ctx.master;

@@ -15,14 +15,8 @@
 
 import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import { filterEnv } from "../env_filter.ts";
-import {
-  NotADirectory,
-  NotFound,
-  PermissionDenied,
-  SshConnectionLost,
-  UsageError,
-  YonderError,
-} from "../errors.ts";
+import { SshConnectionLost, UsageError, YonderError } from "../errors.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
 import { type Child, spawn } from "../process.ts";
 import { shellJoin, shellQuote } from "../quote.ts";
 import { formatTarget, type Target } from "../target.ts";
@@ -397,19 +391,10 @@ export class Session {
     const nonce = newNonce();
     const finished = this.#begin(nonce, opts, () => {});
     const call = this.#call!;
-    let killedBy: "timeout" | "abort" | null = null;
-    let killing: Promise<void> | null = null;
-    const kill = (why: "timeout" | "abort") => {
-      if (killing) return;
-      killedBy = why;
+    const killPath = armKillPath(opts, (why) => {
       this.#log(`${why}: stopping the command's process group`);
-      killing = this.#kill(call, finished);
-    };
-    const timer = opts.timeoutMs !== undefined
-      ? setTimeout(() => kill("timeout"), opts.timeoutMs)
-      : undefined;
-    const onAbort = () => kill("abort");
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+      return this.#kill(call, finished);
+    });
     try {
       await this.#write(requestScript({
         nonce,
@@ -424,10 +409,9 @@ export class Session {
     }
     try {
       await finished;
-      await killing;
+      await killPath.done();
     } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      killPath.disarm();
       this.#call = null;
     }
     const sessionEnded = !(call.outDone && call.errDone);
@@ -441,22 +425,11 @@ export class Session {
       durationMs: performance.now() - started,
       sessionEnded,
     });
-    if (killedBy === "timeout") return result(124, null, true);
-    if (killedBy === "abort") return result(143, "SIGTERM", false);
-    if (call.cwd !== null) {
-      const dir = opts.cwd ?? "";
-      const host = formatTarget(this.#target);
-      if (call.cwd === "notdir") {
-        throw new NotADirectory(dir, `Working directory "${dir}" on "${host}" is not a directory`);
-      }
-      if (call.cwd === "denied") {
-        throw new PermissionDenied(
-          dir,
-          `Working directory "${dir}" on "${host}": permission denied`,
-        );
-      }
-      throw new NotFound(dir, `Working directory "${dir}" does not exist on "${host}"`);
+    if (killPath.reason) {
+      const { code, signal } = stoppedStatus(killPath.reason);
+      return result(code, signal, killPath.reason === "timeout");
     }
+    if (call.cwd !== null) throw cwdError(call.cwd, opts.cwd ?? "", formatTarget(this.#target));
     if (call.exit !== null) return result(call.exit, null, false);
     // The session shell itself ended during the call (e.g. the command killed it).
     return result(255, null, false);
@@ -637,18 +610,7 @@ export class SessionPool {
     }
     if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
     const started = performance.now();
-    if (opts.signal?.aborted) {
-      return {
-        code: 143,
-        signal: "SIGTERM",
-        stdout: new Uint8Array(0),
-        stderr: new Uint8Array(0),
-        timedOut: false,
-        truncated: false,
-        durationMs: 0,
-        sessionRestarted: false,
-      };
-    }
+    if (opts.signal?.aborted) return { ...abortedBeforeStart(started), sessionRestarted: false };
     this.#demand++;
     let r;
     try {

@@ -1,0 +1,87 @@
+/**
+ * What every exec path shares: the one kill path (a timeout and an abort both call the same
+ * `kill`, once, with timers and listeners cleared in `finally`), the result of a call aborted
+ * before it started, and the typed error for a working directory that cannot be entered.
+ */
+
+import type { ExecOptions, ExecResult } from "./environment.ts";
+import { NotADirectory, NotFound, PermissionDenied } from "./errors.ts";
+
+/** Why a command was stopped. */
+export type KillReason = "timeout" | "abort";
+
+/** The armed kill path of one call. */
+export interface KillPath {
+  /** Why the command was stopped, once it was. */
+  readonly reason: KillReason | null;
+  /** Resolves when the kill (if any) is done. */
+  done(): Promise<void>;
+  /** Clears the timer and the abort listener. */
+  disarm(): void;
+}
+
+/**
+ * Arms the timeout and abort of `opts` to call `kill` once with the reason.
+ *
+ * @example
+ * ```ts ignore
+ * const k = armKillPath(opts, (why) => stopRemoteGroup(why));
+ * try { await child.status; await k.done(); } finally { k.disarm(); }
+ * ```
+ */
+export function armKillPath(
+  opts: Pick<ExecOptions, "timeoutMs" | "signal">,
+  kill: (reason: KillReason) => Promise<void>,
+): KillPath {
+  let reason: KillReason | null = null;
+  let killing: Promise<void> = Promise.resolve();
+  const fire = (why: KillReason) => {
+    if (reason) return;
+    reason = why;
+    killing = kill(why);
+  };
+  const timer = opts.timeoutMs !== undefined
+    ? setTimeout(() => fire("timeout"), opts.timeoutMs)
+    : undefined;
+  const onAbort = () => fire("abort");
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  return {
+    get reason() {
+      return reason;
+    },
+    done: () => killing,
+    disarm() {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
+/** The result of a call whose signal was aborted before it started: nothing ran. */
+export function abortedBeforeStart(started: number): ExecResult {
+  return {
+    code: 143,
+    signal: "SIGTERM",
+    stdout: new Uint8Array(0),
+    stderr: new Uint8Array(0),
+    timedOut: false,
+    truncated: false,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** Code and signal of a stopped call: 124 for a timeout, 143 (SIGTERM) for an abort. */
+export function stoppedStatus(reason: KillReason): { code: number; signal: Deno.Signal | null } {
+  return reason === "timeout" ? { code: 124, signal: null } : { code: 143, signal: "SIGTERM" };
+}
+
+/** The typed error for a working directory that could not be entered (`notfound`, …). */
+export function cwdError(kind: string, dir: string, host: string): Error {
+  if (kind === "notdir") {
+    return new NotADirectory(dir, `Working directory "${dir}" on "${host}" is not a directory`);
+  }
+  if (kind === "denied") {
+    return new PermissionDenied(dir, `Working directory "${dir}" on "${host}": permission denied`);
+  }
+  return new NotFound(dir, `Working directory "${dir}" does not exist on "${host}"`);
+}
