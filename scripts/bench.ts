@@ -107,7 +107,7 @@ async function benchCold(f: SshdFixture, runs: number): Promise<void> {
 
 /** Warm exec per call through the library over the master vs `ssh -S socket host true`. */
 async function benchWarm(f: SshdFixture, calls: number): Promise<void> {
-  await using env = await SshEnvironment.open(f.target, { ...f.connect });
+  await using env = await SshEnvironment.open(f.target, { ...f.connect, session: false });
   const host = f.sshArgv.at(-1)!;
   const rawArgs = ["-S", env.controlPath!, "-T", "-n", host, "true"];
   for (let i = 0; i < 10; i++) {

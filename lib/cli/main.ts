@@ -4,20 +4,6 @@ import { VERSION } from "../version.ts";
 import { denoIo, EXIT, type Io, reportError, say } from "./_common.ts";
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { EXEC_HELP, execCommand } from "./exec.ts";
-import {
-  CAT_HELP,
-  catCommand,
-  GET_HELP,
-  getCommand,
-  LS_HELP,
-  lsCommand,
-  PULL_HELP,
-  pullCommand,
-  PUSH_HELP,
-  pushCommand,
-  PUT_HELP,
-  putCommand,
-} from "./files.ts";
 
 /** Top-level help. */
 export const MAIN_HELP =
@@ -40,17 +26,25 @@ Run 'yonder <command> --help' for its options. The target comes from -r/--remote
 Exit codes: the command's own; 124 timeout; 128+n signal n; 255 cannot reach or authenticate;
 2 usage error.`;
 
-const COMMANDS: Record<string, { run: (argv: string[], io: Io) => Promise<number>; help: string }> =
-  {
-    exec: { run: execCommand, help: EXEC_HELP },
-    check: { run: checkCommand, help: CHECK_HELP },
-    cat: { run: catCommand, help: CAT_HELP },
-    put: { run: putCommand, help: PUT_HELP },
-    get: { run: getCommand, help: GET_HELP },
-    ls: { run: lsCommand, help: LS_HELP },
-    push: { run: pushCommand, help: PUSH_HELP },
-    pull: { run: pullCommand, help: PULL_HELP },
-  };
+interface Command {
+  run: (argv: string[], io: Io) => Promise<number>;
+  help: string;
+}
+
+// The file commands (and the tar code behind them) load only when used: `exec` is the hot path
+// and every module costs start-up time.
+const files = () => import("./files.ts");
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  exec: () => Promise.resolve({ run: execCommand, help: EXEC_HELP }),
+  check: () => Promise.resolve({ run: checkCommand, help: CHECK_HELP }),
+  cat: async () => ({ run: (await files()).catCommand, help: (await files()).CAT_HELP }),
+  put: async () => ({ run: (await files()).putCommand, help: (await files()).PUT_HELP }),
+  get: async () => ({ run: (await files()).getCommand, help: (await files()).GET_HELP }),
+  ls: async () => ({ run: (await files()).lsCommand, help: (await files()).LS_HELP }),
+  push: async () => ({ run: (await files()).pushCommand, help: (await files()).PUSH_HELP }),
+  pull: async () => ({ run: (await files()).pullCommand, help: (await files()).PULL_HELP }),
+};
 
 /**
  * Runs the CLI with `args` and returns the exit code; it never exits the process itself.
@@ -65,7 +59,7 @@ export async function main(args: string[], io: Io = denoIo): Promise<number> {
   const [command, ...rest] = args;
   const enc = new TextEncoder();
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    const topic = command === "help" && rest[0] ? COMMANDS[rest[0]] : undefined;
+    const topic = command === "help" && rest[0] ? await COMMANDS[rest[0]]?.() : undefined;
     await io.stdout(enc.encode((topic?.help ?? MAIN_HELP) + "\n"));
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
@@ -73,14 +67,14 @@ export async function main(args: string[], io: Io = denoIo): Promise<number> {
     await io.stdout(enc.encode(`yonder ${VERSION}\n`));
     return EXIT.ok;
   }
-  const entry = COMMANDS[command];
-  if (!entry) {
+  const load = COMMANDS[command];
+  if (!load) {
     await say(io, `yonder: usage: unknown command "${command}"`);
     await say(io, `hint: run yonder --help for the list of commands`);
     return EXIT.usage;
   }
   try {
-    return await entry.run(rest, io);
+    return await (await load()).run(rest, io);
   } catch (e) {
     return await reportError(io, e);
   }

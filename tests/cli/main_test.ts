@@ -19,7 +19,7 @@ Deno.test("main() prints help and version", async (t) => {
     assert.equal(await main(["--version"], io), 0);
     assert.equal(io.out(), `yonder ${VERSION}\n`);
   });
-  for (const cmd of ["exec", "check"]) {
+  for (const cmd of ["exec", "check", "cat", "put", "get", "ls", "push", "pull"]) {
     await t.step(`${cmd} --help`, async () => {
       const io = fakeIo();
       assert.equal(await main([cmd, "--help"], io), 0);
