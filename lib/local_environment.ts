@@ -14,10 +14,8 @@ import { feed, OutputSink, pump } from "./_output.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "./_kill_path.ts";
 import { KILL_GRACE_MS } from "./ssh/exec.ts";
 import { withTimeout } from "./ssh/master.ts";
-import { LocalFiles } from "./local_files.ts";
+import type { LocalFiles } from "./local_files.ts";
 import type * as F from "./files.ts";
-import { push as pushTree } from "./tree/push.ts";
-import { pull as pullTree } from "./tree/pull.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree/types.ts";
 
 /** Options of {@linkcode LocalEnvironment}. */
@@ -171,72 +169,78 @@ export class LocalEnvironment implements Environment {
   }
 
   // Files and trees: lib/local_files.ts and lib/tree/ (paths resolve like the working directory).
-  #filesImpl: LocalFiles | undefined;
-  get #files(): LocalFiles {
-    return this.#filesImpl ??= new LocalFiles((p) => this.#resolveCwd(p) ?? p);
+  // Loaded on first use: the file and tree code is not needed to run commands, and every module
+  // costs start-up time.
+  #filesImpl: Promise<LocalFiles> | undefined;
+  #files(): Promise<LocalFiles> {
+    return this.#filesImpl ??= import("./local_files.ts").then((m) =>
+      new m.LocalFiles((p) => this.#resolveCwd(p) ?? p)
+    );
   }
 
   /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
-  readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
-    return this.#files.readFile(path, options);
+  async readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
+    return (await this.#files()).readFile(path, options);
   }
 
   /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
-  readFileStream(
+  async readFileStream(
     path: string,
     sink: (chunk: Uint8Array) => void,
     options?: F.DownloadOptions,
   ): Promise<number> {
-    return this.#files.readFileStream(path, sink, options);
+    return (await this.#files()).readFileStream(path, sink, options);
   }
 
   /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
-  writeFile(
+  async writeFile(
     path: string,
     data: Uint8Array | string | ReadableStream<Uint8Array>,
     options?: F.WriteFileOptions,
   ): Promise<void> {
-    return this.#files.writeFile(path, data, options);
+    return (await this.#files()).writeFile(path, data, options);
   }
 
   /** Copies a local file to `path`; see {@linkcode F.FileOps.upload}. */
-  upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
-    return this.#files.upload(localPath, path, options);
+  async upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
+    return (await this.#files()).upload(localPath, path, options);
   }
 
   /** Copies `path` to a local file; see {@linkcode F.FileOps.download}. */
-  download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
-    return this.#files.download(path, localPath, options);
+  async download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
+    return (await this.#files()).download(path, localPath, options);
   }
 
   /** Describes a path; see {@linkcode F.FileOps.stat}. */
-  stat(path: string): Promise<F.FileInfo> {
-    return this.#files.stat(path);
+  async stat(path: string): Promise<F.FileInfo> {
+    return (await this.#files()).stat(path);
   }
 
   /** Lists a directory; see {@linkcode F.FileOps.list}. */
-  list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
-    return this.#files.list(path, options);
+  async list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
+    return (await this.#files()).list(path, options);
   }
 
   /** Removes a path; see {@linkcode F.FileOps.remove}. */
-  remove(path: string, options?: F.RemoveOptions): Promise<void> {
-    return this.#files.remove(path, options);
+  async remove(path: string, options?: F.RemoveOptions): Promise<void> {
+    return (await this.#files()).remove(path, options);
   }
 
   /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
-  mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
-    return this.#files.mkdir(path, options);
+  async mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
+    return (await this.#files()).mkdir(path, options);
   }
 
   /** Copies a tree with the same manifest logic as over SSH; see {@linkcode PushOptions}. */
-  push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    return pushTree(this, localDir, remoteDir, options);
+  async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
+    const { push } = await import("./tree/push.ts");
+    return push(this, localDir, remoteDir, options);
   }
 
   /** Copies a tree back; see {@linkcode PullOptions}. */
-  pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    return pullTree(this, remoteDir, localDir, options);
+  async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
+    const { pull } = await import("./tree/pull.ts");
+    return pull(this, remoteDir, localDir, options);
   }
 }
 

@@ -74,7 +74,7 @@ function cliFlags(f: SshdFixture): string[] {
 async function benchCold(f: SshdFixture, runs: number): Promise<void> {
   const bundleDir = await Deno.makeTempDir();
   const bundle = `${bundleDir}/yonder.js`;
-  await runOk(Deno.execPath(), ["bundle", "--quiet", "-o", bundle, MAIN]);
+  await runOk(Deno.execPath(), ["bundle", "--quiet", "--minify", "-o", bundle, MAIN]);
   const raw: number[] = [];
   const viaMain: number[] = [];
   const viaBundle: number[] = [];

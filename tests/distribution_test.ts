@@ -44,7 +44,11 @@ function serveRepo(): Deno.HttpServer<Deno.NetAddr> & { url: string } {
 Deno.test("deno bundle writes one file that runs", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const b = await run(["bundle", "--quiet", "-o", `${dir}/yonder.js`, "main.ts"], ROOT);
+    // The same command as `deno task bundle`, into a temp dir.
+    const b = await run(
+      ["bundle", "--quiet", "--minify", "-o", `${dir}/yonder.js`, "main.ts"],
+      ROOT,
+    );
     assert.equal(b.code, 0, b.stderr);
     const v = await run(["run", "-A", `${dir}/yonder.js`, "--version"], dir);
     assert.equal(v.code, 0, v.stderr);

@@ -11,10 +11,8 @@ import { formatTarget, parseTarget, type Target } from "../target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
 import { acquireMaster, type Master, type MasterLease } from "./master.ts";
 import { SessionPool } from "./session.ts";
-import { SshFiles } from "./files.ts";
+import type { SshFiles } from "./files.ts";
 import type * as F from "../files.ts";
-import { push as pushTree } from "../tree/push.ts";
-import { pull as pullTree } from "../tree/pull.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "../tree/types.ts";
 import { withRetry } from "../retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
@@ -316,75 +314,81 @@ export class SshEnvironment implements Environment {
   }
 
   // Files and trees: lib/ssh/files.ts and lib/tree/ (each one command over the master).
-  #filesImpl: SshFiles | undefined;
-  get #files(): SshFiles {
-    return this.#filesImpl ??= new SshFiles(
-      (command, options) => this.exec(command, options),
-      this.label,
-      this.options.logger,
+  // Loaded on first use: the file and tree code is not needed to run commands, and every module
+  // costs start-up time.
+  #filesImpl: Promise<SshFiles> | undefined;
+  #files(): Promise<SshFiles> {
+    return this.#filesImpl ??= import("./files.ts").then((m) =>
+      new m.SshFiles(
+        (command, options) => this.exec(command, options),
+        this.label,
+        this.options.logger,
+      )
     );
   }
 
   /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
-  readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
-    return this.#files.readFile(path, options);
+  async readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
+    return (await this.#files()).readFile(path, options);
   }
 
   /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
-  readFileStream(
+  async readFileStream(
     path: string,
     sink: (chunk: Uint8Array) => void,
     options?: F.DownloadOptions,
   ): Promise<number> {
-    return this.#files.readFileStream(path, sink, options);
+    return (await this.#files()).readFileStream(path, sink, options);
   }
 
   /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
-  writeFile(
+  async writeFile(
     path: string,
     data: Uint8Array | string | ReadableStream<Uint8Array>,
     options?: F.WriteFileOptions,
   ): Promise<void> {
-    return this.#files.writeFile(path, data, options);
+    return (await this.#files()).writeFile(path, data, options);
   }
 
   /** Uploads a local file; see {@linkcode F.FileOps.upload}. */
-  upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
-    return this.#files.upload(localPath, path, options);
+  async upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
+    return (await this.#files()).upload(localPath, path, options);
   }
 
   /** Downloads to a local file; see {@linkcode F.FileOps.download}. */
-  download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
-    return this.#files.download(path, localPath, options);
+  async download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
+    return (await this.#files()).download(path, localPath, options);
   }
 
   /** Describes a path; see {@linkcode F.FileOps.stat}. */
-  stat(path: string): Promise<F.FileInfo> {
-    return this.#files.stat(path);
+  async stat(path: string): Promise<F.FileInfo> {
+    return (await this.#files()).stat(path);
   }
 
   /** Lists a directory; see {@linkcode F.FileOps.list}. */
-  list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
-    return this.#files.list(path, options);
+  async list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
+    return (await this.#files()).list(path, options);
   }
 
   /** Removes a path; see {@linkcode F.FileOps.remove}. */
-  remove(path: string, options?: F.RemoveOptions): Promise<void> {
-    return this.#files.remove(path, options);
+  async remove(path: string, options?: F.RemoveOptions): Promise<void> {
+    return (await this.#files()).remove(path, options);
   }
 
   /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
-  mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
-    return this.#files.mkdir(path, options);
+  async mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
+    return (await this.#files()).mkdir(path, options);
   }
 
   /** Sends a local tree; see {@linkcode PushOptions}. */
-  push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    return pushTree(this, localDir, remoteDir, options);
+  async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
+    const { push } = await import("../tree/push.ts");
+    return push(this, localDir, remoteDir, options);
   }
 
   /** Brings a remote tree back; see {@linkcode PullOptions}. */
-  pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    return pullTree(this, remoteDir, localDir, options);
+  async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
+    const { pull } = await import("../tree/pull.ts");
+    return pull(this, remoteDir, localDir, options);
   }
 }
