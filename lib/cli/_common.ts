@@ -147,11 +147,11 @@ export function secondsFlag(name: string, value: string): number {
   return n;
 }
 
-/** A logger that prints `yonder: debug: …` lines when verbose. */
+/** A logger that prints `yonder: debug: +<ms since start> …` lines when verbose. */
 export function debugLogger(io: Io, level: number): Logger {
   if (level === 0) return () => {};
   return (line) => {
-    say(io, `yonder: debug: ${line}`);
+    say(io, `yonder: debug: +${performance.now().toFixed(1)}ms ${line}`);
   };
 }
 

@@ -25,16 +25,14 @@ export class ControlDir {
 
   /** The directory path, e.g. `/tmp/yonder-0123456789abcdef`. */
   readonly path: string;
-  #watchdog: Child | null;
-  #writer: WritableStreamDefaultWriter<Uint8Array> | null;
+  #watchdog: Child | null = null;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
   #counter = 0;
   #pids = new Set<number>();
   #onUnload = () => this.#cleanupSync();
 
-  private constructor(path: string, watchdog: Child | null) {
+  private constructor(path: string) {
     this.path = path;
-    this.#watchdog = watchdog;
-    this.#writer = watchdog?.stdin?.getWriter() ?? null;
     globalThis.addEventListener("unload", this.#onUnload);
   }
 
@@ -67,20 +65,7 @@ export class ControlDir {
     const path = await Deno.makeTempDir(
       root ? { dir: root, prefix: "yonder-" } : { prefix: "yonder-" },
     );
-    let watchdog: Child | null = null;
-    if (Deno.build.os !== "windows") {
-      try {
-        watchdog = spawn("sh", {
-          args: ["-c", WATCHDOG, "yonder-watchdog", path],
-          stdin: "piped",
-          detached: true,
-        });
-        watchdog.unref();
-      } catch {
-        watchdog = null; // Cleanup still happens on close and on normal exit.
-      }
-    }
-    return new ControlDir(path, watchdog);
+    return new ControlDir(path);
   }
 
   /**
@@ -99,9 +84,25 @@ export class ControlDir {
     return path;
   }
 
-  /** Tells the watchdog to stop `pid` if this process dies without closing. */
+  /**
+   * Tells the watchdog to stop `pid` if this process dies without closing. The watchdog starts
+   * with the first master (after it, so it is off the connection's critical path).
+   */
   async watch(pid: number): Promise<void> {
     this.#pids.add(pid);
+    if (!this.#watchdog && Deno.build.os !== "windows") {
+      try {
+        this.#watchdog = spawn("sh", {
+          args: ["-c", WATCHDOG, "yonder-watchdog", this.path],
+          stdin: "piped",
+          detached: true,
+        });
+        this.#watchdog.unref();
+        this.#writer = this.#watchdog.stdin?.getWriter() ?? null;
+      } catch {
+        // Cleanup still happens on close and on normal exit.
+      }
+    }
     try {
       await this.#writer?.write(new TextEncoder().encode(`${pid}\n`));
     } catch {

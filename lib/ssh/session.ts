@@ -302,6 +302,9 @@ export class Session {
     session.method = m as GroupMethod;
     session.#shellPid = Number(pid);
     session.#call = null;
+    // An idle session must not keep this process alive (a script that never calls close() still
+    // exits; the watchdog and the unload handler stop the master). run() refs it for a call.
+    child.unref();
     log(`session started (process groups: ${method}${stateful ? ", stateful" : ""})`);
     return session;
   }
@@ -391,6 +394,7 @@ export class Session {
     const nonce = newNonce();
     const finished = this.#begin(nonce, opts, () => {});
     const call = this.#call!;
+    this.#child.ref();
     const killPath = armKillPath(opts, (why) => {
       this.#log(`${why}: stopping the command's process group`);
       return this.#kill(call, finished);
@@ -413,6 +417,7 @@ export class Session {
     } finally {
       killPath.disarm();
       this.#call = null;
+      this.#child.unref();
     }
     const sessionEnded = !(call.outDone && call.errDone);
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean) => ({
@@ -473,6 +478,7 @@ export class Session {
 
   /** Ends the session shell (EOF on its stdin) and gives its channel back. */
   async close(): Promise<void> {
+    this.#child.ref();
     try {
       await this.#writer.close();
     } catch {

@@ -127,9 +127,9 @@ liveSshTest("yonder exec -v shows yonder's debug lines; -vv adds ssh's own", asy
   await using host = await openLiveHost();
   const v = await runCli(["exec", "-v", ...connFlags(host), "--", "true"]);
   assert.equal(v.code, 0, v.stderr);
-  assert.match(v.stderr, /^yonder: debug: master start: ssh /m);
+  assert.match(v.stderr, /^yonder: debug: \+[\d.]+ms master start: ssh /m);
   assert.doesNotMatch(v.stderr, /debug1:/);
   const vv = await runCli(["exec", "-vv", ...connFlags(host), "--", "true"]);
   assert.equal(vv.code, 0, vv.stderr);
-  assert.match(vv.stderr, /^yonder: debug: ssh: debug1: /m);
+  assert.match(vv.stderr, /^yonder: debug: \+[\d.]+ms ssh: debug1: /m);
 });
