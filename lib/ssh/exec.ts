@@ -53,6 +53,8 @@ interface ClientOutcome {
   stderrTail: string;
   /** The call ran as the master's own session. */
   carried: boolean;
+  /** The master's start count when the call began (to tell a restarted master apart). */
+  generation: number;
 }
 
 /**
@@ -156,6 +158,7 @@ async function runClient(
     killedBy: null,
     stderrTail: "",
     carried,
+    generation: ctx.master?.starts ?? 0,
   };
   let pgidSeen: () => void = () => {};
   const pgidKnown = new Promise<void>((r) => (pgidSeen = r));
@@ -296,7 +299,7 @@ async function interpret(
         text,
       )
     ) return "retry";
-    if (!await master.check()) {
+    if (!await master.check(o.generation)) {
       await master.invalidate();
       throw new SshConnectionLost({
         host,

@@ -259,9 +259,14 @@ export class Master {
     }
   }
 
-  /** Asks the master whether it is alive (`ssh -O check`). */
-  async check(): Promise<boolean> {
+  /**
+   * Asks the master whether it is alive (`ssh -O check`). With `generation` (the value of
+   * {@linkcode starts} when a call began), a master started since then does not count: the one
+   * that carried the call is gone.
+   */
+  async check(generation?: number): Promise<boolean> {
     if (!this.#alive) return false;
+    if (generation !== undefined && generation !== this.starts) return false;
     const child = this.#control("check");
     const status = await withTimeout(child.status, 5000);
     if (!status) child.kill("SIGKILL");

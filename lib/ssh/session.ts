@@ -213,6 +213,8 @@ export class Session {
   #pumps: Promise<unknown>;
   /** The process-group method the remote supports. */
   method: GroupMethod = "none";
+  /** The master's start count when this session started. */
+  readonly generation: number;
   #shellPid = 0;
 
   private constructor(
@@ -231,6 +233,7 @@ export class Session {
     this.#child = child;
     this.#release = release;
     this.stateful = stateful;
+    this.generation = master.starts;
     this.#writer = child.stdin!.getWriter();
     this.#exited = child.status.then(() => {
       this.#alive = false;
@@ -619,9 +622,11 @@ export class SessionPool {
     if (opts.signal?.aborted) return { ...abortedBeforeStart(started), sessionRestarted: false };
     this.#demand++;
     let r;
+    let generation = 0;
     try {
       const session = await this.#take();
       if (!session) return null;
+      generation = session.generation;
       try {
         r = await session.run(command, opts, env);
       } finally {
@@ -632,7 +637,7 @@ export class SessionPool {
     }
     const { sessionEnded, ...rest } = r;
     if (sessionEnded) {
-      if (!await this.#master.check()) {
+      if (!await this.#master.check(generation)) {
         // Not the shell alone: the whole connection went. Same as on the channel path.
         await this.#master.invalidate();
         const host = formatTarget(this.#target);
