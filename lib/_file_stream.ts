@@ -1,8 +1,7 @@
 /** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
 
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
+import { spawn } from "./process.ts";
 import {
   FileError,
   NoSpace,
@@ -63,7 +62,7 @@ export function fileReadable(
 export async function spool(
   stream: ReadableStream<Uint8Array>,
 ): Promise<{ path: string; size: number }> {
-  const path = await Deno.makeTempFile({ dir: tmpdir(), prefix: "yonder-spool-" });
+  const path = await Deno.makeTempFile({ prefix: "yonder-spool-" });
   let size = 0;
   try {
     const file = await Deno.open(path, { write: true, truncate: true });
@@ -138,9 +137,29 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** The process umask (node reads it by setting and restoring it). */
+let canReserve = Deno.build.os === "linux";
+
+/**
+ * Reserves `size` bytes of blocks for `path` without changing its size (Linux `fallocate -n`),
+ * so that ext4 need not write the whole file out when it is renamed over an existing one
+ * (auto_da_alloc). Best effort: resolves whatever happens; without `fallocate` it stops trying.
+ */
+export async function reserveSpace(path: string, size: number): Promise<void> {
+  if (!canReserve) return;
+  try {
+    await spawn("fallocate", { args: ["-n", "-l", String(size), "--", path] }).status;
+  } catch {
+    canReserve = false; // No fallocate here.
+  }
+}
+
+/** The process umask (read by setting and restoring it); 0o022 where there is none (Windows). */
 export function umask(): number {
-  return process.umask();
+  try {
+    return Deno.umask();
+  } catch {
+    return 0o022;
+  }
 }
 
 /** Maps a local Deno error about `path` to a typed yonder error. */

@@ -59,7 +59,10 @@ export interface WriteFileOptions {
   mkdirs?: boolean;
   /** Aborting stops the transfer; the destination keeps its old content. */
   signal?: AbortSignal;
-  /** Called as bytes go out. */
+  /**
+   * Called as bytes go out. On a remote `upload`, giving it makes the bytes pass through this
+   * process so they can be counted; without it the file is handed to ssh directly (faster).
+   */
   onProgress?: (p: TransferProgress) => void;
 }
 
@@ -69,7 +72,10 @@ export interface DownloadOptions {
   mkdirs?: boolean;
   /** Aborting stops the transfer; the local destination keeps its old content. */
   signal?: AbortSignal;
-  /** Called as bytes come in. */
+  /**
+   * Called as bytes come in (a remote `download`, whose bytes go from ssh straight into the file,
+   * reports the file's size about four times a second).
+   */
   onProgress?: (p: TransferProgress) => void;
 }
 

@@ -51,6 +51,11 @@ export class Progress {
     if (this.#enabled) this.#timer = setInterval(() => this.#draw(), 250);
   }
 
+  /** Whether the line is drawn at all (stderr is a terminal and progress is not turned off). */
+  get active(): boolean {
+    return this.#enabled;
+  }
+
   /** Records the latest state. */
   update = (p: TransferProgress): void => {
     this.#last = p;

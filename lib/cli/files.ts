@@ -114,13 +114,18 @@ ${CONNECTION_HELP}
 
 Exit codes: 0 ok; 1 a file error, or conflicts left alone; 255 connection.`;
 
-/** Runs `fn` with the environment the flags select, closing it afterwards. */
+/**
+ * Runs `fn` with the environment the flags select, closing it afterwards. `oneShot` is for
+ * commands that run a single remote command: it then carries the connection itself (one ssh
+ * process instead of a master plus a channel).
+ */
 async function withEnv<T>(
   io: Io,
   values: Parameters<typeof openEnvironment>[1],
   fn: (env: Environment) => Promise<T>,
+  oneShot = false,
 ): Promise<T> {
-  const env = await openEnvironment(io, values);
+  const env = await openEnvironment(io, values, { oneShot });
   try {
     return await fn(env);
   } finally {
@@ -162,7 +167,7 @@ export async function catCommand(argv: string[], io: Io): Promise<number> {
   return await withEnv(io, values, async (env) => {
     for (const path of positionals) await toStdout(env, path, io);
     return EXIT.ok;
-  });
+  }, positionals.length === 1);
 }
 
 /** Streams a file to stdout (synchronous writes when the Io has them, to hold the source back). */
@@ -216,10 +221,11 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
   return await withEnv(io, values, async (env) => {
     const progress = new Progress(io);
     const { signal, stop } = interrupts(io);
+    // Progress only when it is shown: without it the file goes to ssh directly.
     const opts = {
       mkdirs: values.mkdirs ?? false,
       signal,
-      onProgress: progress.update,
+      ...(progress.active ? { onProgress: progress.update } : {}),
       ...(mode !== undefined ? { mode } : {}),
     };
     const send = () =>
@@ -239,7 +245,7 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
       await progress.stop();
     }
     return EXIT.ok;
-  });
+  }, true);
 }
 
 /** Runs `yonder get`. */
@@ -261,7 +267,7 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
     return await withEnv(io, values, async (env) => {
       await toStdout(env, from, io);
       return EXIT.ok;
-    });
+    }, true);
   }
   let to = toArg ?? basename(from);
   const info = await Deno.stat(to).catch(() => null);
@@ -280,7 +286,7 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
       await progress.stop();
     }
     return EXIT.ok;
-  });
+  }, true);
 }
 
 /** The `--json` object of a listing entry. */
@@ -331,7 +337,7 @@ export async function lsCommand(argv: string[], io: Io): Promise<number> {
     });
     if (lines.length > 0) await io.stdout(enc.encode(lines.join("\n") + "\n"));
     return EXIT.ok;
-  });
+  }, true);
 }
 
 const TREE_FLAGS = {

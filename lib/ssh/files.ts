@@ -1,12 +1,16 @@
 /**
  * File operations on a remote host, each one command over the master (through the environment's
  * `exec`, so every call gets the exec wrapper's exact exit status). Bytes stay `Uint8Array` end
- * to end: the channel has no pty, uploads go through stdin, downloads through stdout.
+ * to end: the channel has no pty. `upload` and `download` hand the local file to ssh as its stdin
+ * or stdout (`stdinFile`/`stdoutFile`), so the bytes never pass through JavaScript; streams
+ * (`writeFile` of bytes, `readFileStream`, `upload` with `onProgress`) go through its pipes.
  *
- * Writes are atomic: the remote script copies exactly the announced number of bytes into a temp
- * file beside the destination and renames it over the destination only when all of them arrived;
- * when the sender dies the remote sees a clean EOF, counts too few bytes and leaves the destination
- * alone. Failures come back as exit statuses ({@linkcode FILE_STATUS}) and become typed errors.
+ * Writes are atomic: the remote script copies stdin into a temp file beside the destination,
+ * checks that exactly the announced number of bytes came, and only then renames it over the
+ * destination; when the sender dies the remote sees a clean EOF, counts too few bytes and leaves
+ * the destination alone. Downloads land in a local temp file whose size must equal the count the
+ * remote `dd` reports before it replaces the destination. Failures come back as exit statuses
+ * ({@linkcode FILE_STATUS}) and become typed errors.
  *
  * @module
  */
@@ -41,16 +45,20 @@ import { withRetry } from "../retry.ts";
 import {
   fileReadable,
   localError,
+  reserveSpace,
   spool,
   tempPathFor,
   umask,
-  writeAllSync,
 } from "../_file_stream.ts";
 import { newNonce } from "./_frames.ts";
 import {
+  downloadScript,
   FILE_STATUS,
   listScript,
   mkdirScript,
+  parseCopied,
+  parseSize,
+  PREALLOCATE_BYTES,
   readScript,
   removeScript,
   statScript,
@@ -100,6 +108,13 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
       return new FileError(
         path,
         `The upload of "${path}" to "${host}" was cut short${detail}; the destination is unchanged`,
+      );
+    case S.long:
+      return new FileError(
+        path,
+        `The upload of "${path}" to "${host}" brought more bytes than announced${detail}; ` +
+          `the destination is unchanged`,
+        { hint: "The source grew while it was sent; retry once it stops changing" },
       );
     case S.exists:
       return new FileError(path, `"${path}" already exists on "${host}"`);
@@ -279,37 +294,87 @@ export class SshFiles implements FileOps {
     return bytes;
   }
 
-  /** Downloads to a local file, replaced atomically; see {@linkcode FileOps.download}. */
+  /**
+   * Downloads to a local file, replaced atomically; see {@linkcode FileOps.download}. The bytes go
+   * from ssh straight into a temp file beside `localPath` (they never pass through this process);
+   * its size must match the count the remote copied before it replaces `localPath`.
+   */
   download(path: string, localPath: string, options: DownloadOptions = {}): Promise<number> {
     checkPath(path);
     return this.#retry(`download ${path}`, async () => {
       const dir = dirname(localPath);
-      if (options.mkdirs) await Deno.mkdir(dir, { recursive: true });
+      if (options.mkdirs) {
+        await Deno.mkdir(dir, { recursive: true }).catch((e) => {
+          throw localError(e, dir, "create");
+        });
+      }
       const tmp = tempPathFor(dir, basename(localPath));
-      let file: Deno.FsFile;
       try {
-        file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+        // Created private first; ssh's redirection then truncates it and keeps that mode.
+        (await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 })).close();
       } catch (e) {
         throw localError(e, localPath, "write");
       }
+      const old = await Deno.stat(localPath).catch(() => null);
       let ok = false;
-      try {
-        const n = await this.readFileStream(path, (c) => writeAllSync(file, c), options);
-        file.close();
-        const mode = await Deno.stat(localPath).then((s) => s.mode, () => null);
-        await Deno.chmod(tmp, (mode ?? (0o666 & ~umask())) & 0o7777);
-        await Deno.rename(tmp, localPath);
-        ok = true;
-        return n;
-      } finally {
-        if (!ok) {
-          try {
-            file.close();
-          } catch {
-            // Closed already.
-          }
-          await Deno.remove(tmp).catch(() => {});
+      const onProgress = options.onProgress;
+      const poll = onProgress
+        ? setInterval(() => {
+          Deno.stat(tmp).then((s) => onProgress({ bytes: s.size }), () => {});
+        }, 250)
+        : undefined;
+      // Replacing a file: reserve the new one's blocks as soon as the remote says its size.
+      let reserved = 0;
+      let reserving = Promise.resolve();
+      let head = "";
+      const nonce = newNonce().slice(0, 16);
+      const onStderr = old?.isFile
+        ? (c: Uint8Array) => {
+          if (reserved !== 0 || head.length > 4096) return;
+          head += new TextDecoder().decode(c);
+          const size = parseSize(head, nonce);
+          if (size === null) return;
+          reserved = -1;
+          if (size < PREALLOCATE_BYTES) return;
+          reserved = size;
+          reserving = reserveSpace(tmp, size);
         }
+        : undefined;
+      try {
+        const r = await this.#exec(downloadScript(path, nonce), {
+          stdoutFile: tmp,
+          ...(onStderr ? { onStderr } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        await reserving;
+        const { copied, stderr } = parseCopied(r.stderr, nonce);
+        if (r.code !== 0) throw fileFailure({ ...r, stderr }, "read", path, this.#host);
+        const got = (await Deno.stat(tmp)).size;
+        if (copied === null) this.#log(`download ${path}: dd gave no byte count; size not checked`);
+        else if (got !== copied) {
+          throw new FileError(
+            path,
+            `The download of "${path}" from "${this.#host}" is incomplete: ` +
+              `${got} of ${copied} bytes arrived; "${localPath}" is unchanged`,
+            { hint: "Retry the download" },
+          );
+        }
+        clearInterval(poll);
+        onProgress?.({ bytes: got, totalBytes: got });
+        // Blocks reserved past the end (the file shrank meanwhile) go back.
+        if (reserved > got) await Deno.truncate(tmp, got);
+        try {
+          await Deno.chmod(tmp, (old?.mode ?? (0o666 & ~umask())) & 0o7777);
+          await Deno.rename(tmp, localPath);
+        } catch (e) {
+          throw localError(e, localPath, "write");
+        }
+        ok = true;
+        return got;
+      } finally {
+        clearInterval(poll);
+        await reserving;
+        if (!ok) await Deno.remove(tmp).catch(() => {});
       }
     }, options.signal);
   }
@@ -333,12 +398,17 @@ export class SshFiles implements FileOps {
     }
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     await this.#retry(`write ${path}`, async () => {
-      await this.#put(path, bytes.length, bytes, options);
+      await this.#put(path, bytes.length, { stdin: bytes }, options);
       options.onProgress?.({ bytes: bytes.length, totalBytes: bytes.length });
     }, options.signal);
   }
 
-  /** Uploads a local file atomically; see {@linkcode FileOps.upload}. */
+  /**
+   * Uploads a local file atomically; see {@linkcode FileOps.upload}. Without `onProgress` the file
+   * is handed to ssh as its stdin (its bytes never pass through this process); with it they are
+   * streamed through this process so they can be counted as they go. A local fifo or device is
+   * read to a temp file first, since its size is not known in advance.
+   */
   upload(localPath: string, path: string, options: WriteFileOptions = {}): Promise<number> {
     checkPath(path);
     checkMode(options.mode);
@@ -349,21 +419,34 @@ export class SshFiles implements FileOps {
       } catch (e) {
         throw localError(e, localPath, "read");
       }
-      let size: number;
+      let info: Deno.FileInfo;
       try {
-        const info = await file.stat();
+        info = await file.stat();
         if (info.isDirectory) throw new FileError(localPath, `"${localPath}" is a directory`);
-        size = info.size;
       } catch (e) {
         file.close();
         throw e;
+      }
+      if (!info.isFile) {
+        const spooled = await spool(file.readable);
+        try {
+          return await this.upload(spooled.path, path, options);
+        } finally {
+          await Deno.remove(spooled.path).catch(() => {});
+        }
+      }
+      const size = info.size;
+      if (!options.onProgress) {
+        file.close();
+        await this.#put(path, size, { stdinFile: localPath }, options);
+        return size;
       }
       const stream = fileReadable(
         file,
         size,
         (bytes) => options.onProgress?.({ bytes, totalBytes: size }),
       );
-      await this.#put(path, size, stream, options);
+      await this.#put(path, size, { stdin: stream }, options);
       return size;
     }, options.signal);
   }
@@ -371,7 +454,7 @@ export class SshFiles implements FileOps {
   async #put(
     path: string,
     size: number,
-    stdin: Uint8Array | ReadableStream<Uint8Array>,
+    source: { stdin: Uint8Array | ReadableStream<Uint8Array> } | { stdinFile: string },
     options: WriteFileOptions,
   ): Promise<void> {
     const script = writeScript({
@@ -382,11 +465,13 @@ export class SshFiles implements FileOps {
       nonce: newNonce().slice(0, 12),
     });
     const r = await this.#exec(script, {
-      stdin,
+      ...source,
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (r.code !== 0) {
-      if (stdin instanceof ReadableStream) await stdin.cancel().catch(() => {});
+      if ("stdin" in source && source.stdin instanceof ReadableStream) {
+        await source.stdin.cancel().catch(() => {});
+      }
       throw fileFailure(r, "write", path, this.#host);
     }
   }

@@ -1,10 +1,10 @@
 /** Scans a local tree: types, modes, sizes, mtimes, sha256 (reused from the manifest when stale-free). */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { localError } from "../_file_stream.ts";
 import type { Manifest } from "./manifest.ts";
 import { assertInsideRoot } from "./_paths.ts";
+import { sha256Maker } from "./_hash.ts";
 
 /** A local entry. */
 export interface LocalEntry {
@@ -41,7 +41,7 @@ export const SMALL = 1024 * 1024;
 
 /** sha256 of a local file, streamed. */
 export async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
+  const h = (await sha256Maker())();
   const file = await Deno.open(path, { read: true });
   try {
     const buf = new Uint8Array(256 * 1024);
@@ -127,19 +127,36 @@ export async function scanLocal(
     throw localError(e, root, "read");
   }
   if (opts.hash ?? true) {
-    const files = [...out.values()].filter((e) => e.type === "file");
-    await eachLimit(files, 8, async (e) => {
-      const was = opts.previous?.entries[e.path];
-      if (
-        was?.type === "file" && was.sha256 && was.size === e.size && was.mtimeMs === e.mtimeMs
-      ) {
-        e.sha256 = was.sha256;
-        return;
-      }
-      e.sha256 = e.size <= SMALL
-        ? createHash("sha256").update(Deno.readFileSync(join(root, e.path))).digest("hex")
-        : await sha256File(join(root, e.path));
-    });
+    await hashFiles(root, [...out.values()].filter((e) => e.type === "file"), opts.previous);
   }
   return out;
+}
+
+/**
+ * Sets `sha256` of the file entries given, reusing the manifest's sum where size and mtime did
+ * not change (no read then).
+ */
+export async function hashFiles(
+  root: string,
+  files: readonly LocalEntry[],
+  previous?: Manifest,
+): Promise<void> {
+  if (files.length === 0) return;
+  const sha256 = await sha256Maker();
+  await eachLimit(files, 8, async (e) => {
+    const was = previous?.entries[e.path];
+    if (
+      was?.type === "file" && was.sha256 && was.size === e.size && was.mtimeMs === e.mtimeMs
+    ) {
+      e.sha256 = was.sha256;
+      return;
+    }
+    try {
+      e.sha256 = e.size <= SMALL
+        ? sha256().update(Deno.readFileSync(join(root, e.path))).digest("hex")
+        : await sha256File(join(root, e.path));
+    } catch (err) {
+      throw localError(err, join(root, e.path), "read");
+    }
+  });
 }

@@ -7,7 +7,7 @@
 import type { Environment } from "../environment.ts";
 import { NotFound, YonderError } from "../errors.ts";
 import type { FileInfo } from "../files.ts";
-import { PRELUDE } from "../ssh/_file_scripts.ts";
+import { listScript, PRELUDE } from "../ssh/_file_scripts.ts";
 import { fileFailure } from "../ssh/files.ts";
 import { remotePathExpr } from "../ssh/_remote_script.ts";
 import { shellQuote } from "../quote.ts";
@@ -99,6 +99,11 @@ export async function remoteTree(
     if (allowMissing && e instanceof NotFound) return new Map();
     throw e;
   }
+  return remoteEntries(list);
+}
+
+/** A listing as remote entries by path. */
+export function remoteEntries(list: readonly FileInfo[]): Map<string, RemoteEntry> {
   const out = new Map<string, RemoteEntry>();
   for (const f of list) {
     out.set(f.name, {
@@ -162,65 +167,88 @@ function tarEnv(facts: RemoteFacts): string {
   return facts.tar === "bsd" ? "COPYFILE_DISABLE=1 " : "";
 }
 
+/** Exit status of {@linkcode applyPushScript} when the remote has no tar. */
+export const NO_TAR_STATUS = 111;
+
+/** The name of the control directory inside a pushed stream with `nonce`. */
+export function controlDir(nonce: string): string {
+  return `.yonder-ctl-${nonce}`;
+}
+
 /**
- * The script that applies a pushed tar stream (stdin) in `dir`:
- * 1. extract it into a fresh staging directory `.yonder-stage-<pid>-<nonce>` inside `dir`
- *    (same filesystem, so moves are renames), with exact modes (`-p`) and our own ownership;
- * 2. only if the stream was complete (its last member `ok` holds the nonce): delete what `del`
- *    lists, then, directory by directory, create missing ones and rename every non-directory
- *    entry over its destination (each file is replaced atomically), then chmod the directories
- *    `chmod/<mode>` lists (never `dir` itself, so a home directory keeps its mode); a directory
- *    new on the remote moves in whole, with one rename;
- * 3. remove the staging directory.
+ * Moves the staged tree into place, one directory at a time: `ym REL` (REL is "" or ends in "/")
+ * moves every entry of `$YS/t/REL` into `./REL` with one `mv` (files replace files atomically, a
+ * directory new here moves in whole), after descending (in a subshell) into staged directories
+ * that exist here as directories (noting that in `$YS/m`: only such directories may need a chmod,
+ * the others came with their modes). A symlink or file where a directory comes is removed first.
  */
-export function applyPushScript(dir: string, nonce: string, facts: RemoteFacts): string {
-  // Exit 0 = the whole directory was moved (find prunes it), 1 = merged (find descends).
-  const move = [
-    `d=$1; rel=\${d#"$YS/t"}; dst=.$rel`,
-    `if [ -n "$rel" ] && [ ! -e "$dst" ] && [ ! -L "$dst" ]; then mv -- "$d" "$dst"; exit 0; fi`,
-    `if [ -L "$dst" ] || { [ -e "$dst" ] && [ ! -d "$dst" ]; }; then rm -f -- "$dst" || exit 1; fi`,
-    `[ -d "$dst" ] || mkdir -- "$dst" || exit 1`,
-    `set --`,
-    `for f in "$d"/* "$d"/.[!.]* "$d"/..?*; do`,
-    `  [ -e "$f" ] || [ -L "$f" ] || continue`,
-    `  if [ -d "$f" ] && [ ! -L "$f" ]; then continue; fi`,
-    `  set -- "$@" "$f"`,
-    `done`,
-    `[ $# -eq 0 ] || mv -f -- "$@" "$dst/"`,
-    `exit 1`,
-  ].join("\n");
+const MERGE = `ym() {
+  yr=$1; set --
+  for f in "$YS/t/$yr"* "$YS/t/$yr".[!.]* "$YS/t/$yr"..?*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    n=\${f##*/}
+    [ -z "$yr" ] && [ "$n" = "$YC" ] && continue
+    d=./$yr$n
+    if [ -d "$f" ] && [ ! -L "$f" ]; then
+      if [ -d "$d" ] && [ ! -L "$d" ]; then : > "$YS/m"; ( ym "$yr$n/" ) || exit 1; continue; fi
+      if [ -e "$d" ] || [ -L "$d" ]; then rm -f -- "$d" || exit 1; fi
+    fi
+    set -- "$@" "$f"
+    if [ $# -ge 200 ]; then mv -f -- "$@" "./$yr" || exit 1; set --; fi
+  done
+  [ $# -eq 0 ] || mv -f -- "$@" "./$yr" || exit 1
+}`;
+
+/**
+ * The script that applies a pushed tar stream (stdin) in `dir`, then lists `dir` (as
+ * `listScript` does, recursively, hidden entries included) on stdout:
+ * 1. extract it into a fresh staging directory `.yonder-stage-<pid>-<nonce>/t` inside `dir`
+ *    (same filesystem, so moves are renames), with exact modes (`-p`) and our own ownership;
+ *    the control members arrive in `t/.yonder-ctl-<nonce>/`;
+ * 2. only if the stream was complete (its last member `ok` holds the nonce): delete what `del`
+ *    lists, then move the staged entries into place directory by directory (`ym`: each file
+ *    replaced atomically by a rename; a directory new on the remote moves in whole, so a push
+ *    into a new directory is one `mv`), then, if a directory was merged, chmod the directories
+ *    `chmod/<mode>` lists (never `dir` itself, so a home directory keeps its mode);
+ * 3. remove the staging directory, and list the result.
+ */
+export function applyPushScript(dir: string, nonce: string): string {
   return [
     PRELUDE,
     `r=${remotePathExpr(dir)}`,
     `if [ ! -d "$r" ]; then e=$(mkdir -p -- "$r" 2>&1) || { case $e in *"No space"*) yf_err "$e";; esac; yf_fail "$r" 102; }; fi`,
     `cd -- "$r" 2>/dev/null || exit 102`,
+    `command -v tar >/dev/null 2>&1 || { echo "tar: command not found" >&2; exit ${NO_TAR_STATUS}; }`,
     `for o in .yonder-stage-*; do`,
     `  [ -d "$o" ] || continue`,
     `  q=\${o#.yonder-stage-}; q=\${q%%-*}`,
     `  case $q in ''|*[!0-9]*) continue;; esac`,
     `  e=$(kill -0 "$q" 2>&1) || case $e in *"No such process"*) rm -rf -- "$o";; esac`,
     `done`,
-    `YS=.yonder-stage-$$-${nonce}; export YS`,
-    `e=$(mkdir -m 700 "$YS" 2>&1) || yf_err "$e"`,
-    `e=$(${tarEnv(facts)}tar -x -p --no-same-owner -f - -C "$YS" 2>&1); s=$?`,
-    `if [ "$s" -ne 0 ] || [ "$(cat "$YS/ok" 2>/dev/null)" != ${shellQuote(nonce)} ]; then`,
+    `YS=.yonder-stage-$$-${nonce}; YC=${controlDir(nonce)}; C=$YS/t/$YC`,
+    `e=$(mkdir -m 700 "$YS" "$YS/t" 2>&1) || yf_err "$e"`,
+    // COPYFILE_DISABLE: bsdtar on macOS would otherwise add AppleDouble files for xattrs.
+    `e=$(COPYFILE_DISABLE=1 tar -x -p --no-same-owner -f - -C "$YS/t" 2>&1); s=$?`,
+    `v=; [ -f "$C/ok" ] && { IFS= read -r v < "$C/ok" || :; }`,
+    `if [ "$s" -ne 0 ] || [ "$v" != ${shellQuote(nonce)} ]; then`,
     `  rm -rf -- "$YS"`,
     `  [ "$s" -eq 0 ] && { echo "Short input: the tar stream was cut short" >&2; exit 106; }`,
     `  yf_err "$e"`,
     `fi`,
-    `fail() { printf '%s\\n' "$1" >&2; rm -rf -- "$YS"; exit 110; }`,
-    `if [ -s "$YS/del" ]; then e=$(xargs -0 rm -rf -- < "$YS/del" 2>&1) || fail "$e"; fi`,
-    `if [ -d "$YS/t" ]; then`,
-    `  e=$(find "$YS/t" -type d -exec sh -c ${
-      shellQuote(move)
-    } sh {} \\; -prune 2>&1) || fail "$e"`,
-    `  [ -z "$e" ] || fail "$e"`,
-    `fi`,
-    `for f in "$YS"/chmod/*; do`,
+    `fail() { printf '%s\n' "$1" >&2; rm -rf -- "$YS"; exit 110; }`,
+    `if [ -s "$C/del" ]; then e=$(xargs -0 rm -rf -- < "$C/del" 2>&1) || fail "$e"; fi`,
+    MERGE,
+    `e=$(ym "" 2>&1) || fail "$e"`,
+    `[ -z "$e" ] || fail "$e"`,
+    `if [ -f "$YS/m" ]; then for f in "$C"/chmod/*; do`,
     `  [ -s "$f" ] || continue`,
     `  e=$(xargs -0 chmod "\${f##*/}" -- < "$f" 2>&1) || fail "$e"`,
-    `done`,
+    `done; fi`,
     `rm -rf -- "$YS"`,
+    // The listing cannot undo the push: if it fails, the caller lists again.
+    `(`,
+    listScript(".", { recursive: true, hidden: true }),
+    `) || exit 0`,
   ].join("\n");
 }
 

@@ -9,9 +9,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { tempSuffix } from "../_file_stream.ts";
+import { sha256Maker } from "./_hash.ts";
 
 /** What the remote listing showed for a path after the last sync. */
 export interface RemoteState {
@@ -68,13 +68,13 @@ export function cacheDir(override?: string): string {
 }
 
 /** The manifest file for a (host, remote dir, local dir) triple. */
-export function manifestPath(
+export async function manifestPath(
   host: string,
   remoteDir: string,
   localDir: string,
   dir?: string,
-): string {
-  const key = createHash("sha256")
+): Promise<string> {
+  const key = (await sha256Maker())()
     .update(JSON.stringify([host, normalizeRemoteDir(remoteDir), resolve(localDir)]))
     .digest("hex")
     .slice(0, 32);

@@ -10,8 +10,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Environment } from "../environment.ts";
 import { FileError, YonderError } from "../errors.ts";
@@ -28,6 +26,7 @@ import {
 } from "./manifest.ts";
 import type { Conflict, PullOptions, PullResult } from "./types.ts";
 import { excluder } from "./_exclude.ts";
+import { type Sha256, sha256Maker } from "./_hash.ts";
 import { type LocalEntry, scanLocal } from "./_local_scan.ts";
 import { assertInsideRoot, stripDot, unsafeLinkTarget } from "./_paths.ts";
 import {
@@ -210,7 +209,7 @@ export async function pull(
     }
   };
   const excluded = excluder(options.exclude);
-  const mpath = manifestPath(env.label, remoteDir, localDir, options.cacheDir);
+  const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
   const [remoteAll, local] = await Promise.all([
     timed(remoteTree(env, remoteDir, false)),
@@ -237,31 +236,36 @@ export async function pull(
     facts ??= await timed(remoteFacts(env));
     requireTar(env, facts);
     const f = facts;
-    const spoolPath = await Deno.makeTempFile({ dir: tmpdir(), prefix: "yonder-pull-" });
+    const spoolPath = await Deno.makeTempFile({ prefix: "yonder-pull-" });
     try {
       await withRetry(`pull ${remoteDir}`, async () => {
-        const spool = await Deno.open(spoolPath, { write: true, truncate: true });
-        bytes = 0;
+        // The stream goes from ssh straight into the spool file; progress polls its size.
+        const onProgress = options.onProgress;
+        const poll = onProgress
+          ? setInterval(() => {
+            Deno.stat(spoolPath).then(
+              (s) => onProgress({ bytes: s.size, totalFiles: plan.fetch.length }),
+              () => {},
+            );
+          }, 250)
+          : undefined;
         try {
           const r = await timed(env.exec(createTarScript(remoteDir, f), {
             stdin: nulList(plan.fetch.map((e) => e.path)),
-            maxOutputBytes: 0,
-            onStdout: (c) => {
-              writeAllSync(spool, c);
-              bytes += c.length;
-              options.onProgress?.({ bytes, totalFiles: plan.fetch.length });
-            },
+            stdoutFile: spoolPath,
             ...(options.signal ? { signal: options.signal } : {}),
           }));
           if (r.code !== 0) throw fileFailure(r, "read", remoteDir, env.label);
         } finally {
-          spool.close();
+          clearInterval(poll);
         }
+        bytes = (await Deno.stat(spoolPath)).size;
       }, { signal: options.signal });
       let files = 0;
+      const sha256 = await sha256Maker();
       const dirModes: [string, number][] = [];
       await readTar(spoolPath, async (h, body) => {
-        const e = await applyEntry(localDir, h, body, wanted, dirModes);
+        const e = await applyEntry(localDir, h, body, wanted, dirModes, sha256);
         if (e) written.set(e.path, e);
         files++;
         options.onProgress?.({ bytes, files, totalFiles: plan.fetch.length });
@@ -363,6 +367,7 @@ async function applyEntry(
   body: AsyncIterable<Uint8Array>,
   wanted: ReadonlyMap<string, RemoteEntry>,
   dirModes: [string, number][],
+  sha256: Sha256,
 ): Promise<LocalEntry | null> {
   const rel = stripDot(h.name);
   assertInsideRoot("remote", rel);
@@ -414,7 +419,7 @@ async function applyEntry(
   if (h.type !== "file" && h.type !== "contiguous-file") {
     throw new FileError(rel, `Refusing remote entry "${rel}": unsupported type ${h.type}`);
   }
-  const hash = createHash("sha256");
+  const hash = sha256();
   let size = 0;
   let file: Deno.FsFile;
   try {

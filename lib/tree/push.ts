@@ -10,7 +10,7 @@ import type { Environment } from "../environment.ts";
 import { YonderError } from "../errors.ts";
 import { withRetry } from "../retry.ts";
 import { newNonce } from "../ssh/_frames.ts";
-import { fileFailure } from "../ssh/files.ts";
+import { fileFailure, parseListing } from "../ssh/files.ts";
 import {
   loadManifest,
   type Manifest,
@@ -21,18 +21,21 @@ import {
 } from "./manifest.ts";
 import type { PushOptions, TreeResult } from "./types.ts";
 import { excluder } from "./_exclude.ts";
-import { type LocalEntry, scanLocal } from "./_local_scan.ts";
+import { sha256Maker } from "./_hash.ts";
+import { hashFiles, type LocalEntry, scanLocal } from "./_local_scan.ts";
 import {
   applyPushScript,
+  controlDir,
+  NO_TAR_STATUS,
   nulList,
+  remoteEntries,
   type RemoteEntry,
   remoteFacts,
   remoteHashes,
   remoteTree,
-  requireTar,
   stateOf,
 } from "./_remote.ts";
-import { type ControlMembers, type PackItem, packTree } from "./tar.ts";
+import { type ControlMembers, localPacker, type PackItem, packTree } from "./tar.ts";
 
 const enc = new TextEncoder();
 
@@ -113,7 +116,29 @@ export function manifestEntry(l: LocalEntry, r: RemoteEntry | undefined): Manife
 }
 
 /**
+ * The files whose local sha256 the plan needs: those the remote has with the same type, size and
+ * mode (any other file is sent anyway, and its sum is taken from the stream as it goes).
+ */
+export function filesToHash(
+  local: ReadonlyMap<string, LocalEntry>,
+  remote: ReadonlyMap<string, RemoteEntry>,
+): LocalEntry[] {
+  const out: LocalEntry[] = [];
+  for (const l of local.values()) {
+    if (l.type !== "file") continue;
+    const r = remote.get(l.path);
+    if (r && r.type === "file" && r.size === l.size && r.mode === l.mode) out.push(l);
+  }
+  return out;
+}
+
+/**
  * Sends `localDir` to `remoteDir` on `env`. See {@linkcode PushOptions}.
+ *
+ * One tar stream carries what changed: made by the local GNU tar when there is one (else in
+ * JavaScript), checked member by member against the plan and hashed on its way, applied on the
+ * remote from a staging directory only once its completion marker arrived; the same remote
+ * command then lists the result for the manifest.
  *
  * @example
  * ```ts ignore
@@ -139,17 +164,17 @@ export async function push(
     }
   };
   const excluded = excluder(options.exclude);
-  const mpath = manifestPath(env.label, remoteDir, localDir, options.cacheDir);
+  const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
   const [local, remoteAll] = await Promise.all([
-    scanLocal(localDir, { excluded, previous: manifest, refuseEscapes: true }),
+    scanLocal(localDir, { excluded, refuseEscapes: true, hash: false }),
     timed(remoteTree(env, remoteDir)),
   ]);
   const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
+  await hashFiles(localDir, filesToHash(local, remote), manifest);
   const plan = planPush(local, remote, manifest, { delete: options.delete, excluded });
-  let facts = null;
   if (plan.compare.length > 0) {
-    facts = await timed(remoteFacts(env));
+    const facts = await timed(remoteFacts(env));
     const hashes = await timed(
       remoteHashes(env, remoteDir, plan.compare.map((l) => l.path), facts),
     );
@@ -162,44 +187,64 @@ export async function push(
   const next: Manifest = { ...manifest, entries: {} };
   let bytes = 0;
   if (plan.send.length > 0 || plan.del.length > 0) {
-    facts ??= await timed(remoteFacts(env));
-    requireTar(env, facts);
-    const nonce = newNonce().slice(0, 16);
+    const [packer, sha256] = await Promise.all([localPacker(), sha256Maker()]);
+    let nonce = newNonce().slice(0, 16);
+    while (plan.send.some((l) => l.path.split("/")[0] === controlDir(nonce))) {
+      nonce = newNonce().slice(0, 16);
+    }
+    const ctl = controlDir(nonce);
     const chmod = new Map<number, string[]>();
     for (const l of plan.send) {
       if (l.type === "dir") chmod.set(l.mode, [...(chmod.get(l.mode) ?? []), l.path]);
     }
     const control: ControlMembers = [];
-    if (plan.del.length > 0) control.push(["del", nulList(plan.del)]);
+    if (plan.del.length > 0) control.push([`${ctl}/del`, nulList(plan.del)]);
     for (const [mode, dirs] of chmod) {
-      control.push([`chmod/${mode.toString(8).padStart(4, "0")}`, nulList(dirs)]);
+      control.push([`${ctl}/chmod/${mode.toString(8).padStart(4, "0")}`, nulList(dirs)]);
     }
-    control.push(["ok", enc.encode(nonce)]);
+    control.push([`${ctl}/ok`, enc.encode(nonce)]);
     const items: PackItem[] = plan.send;
     const totalFiles = plan.send.length;
     const totalBytes = plan.send.reduce((n, l) => n + 512 + Math.ceil(l.size / 512) * 512, 1024);
-    const facts2 = facts;
-    await withRetry(`push ${localDir}`, async () => {
+    const listing = await withRetry(`push ${localDir}`, async () => {
       bytes = 0;
-      const stream = packTree(localDir, items, control, (b, files) => {
+      const packed = packTree(localDir, items, control, packer, sha256, (b, files) => {
         bytes = b;
         options.onProgress?.({ bytes: b, totalBytes, files, totalFiles });
       });
-      const r = await timed(env.exec(applyPushScript(remoteDir, nonce, facts2), {
-        stdin: stream,
-        ...(options.signal ? { signal: options.signal } : {}),
-      }));
-      if (r.code !== 0) {
-        await stream.cancel().catch(() => {});
-        throw fileFailure(r, "write", remoteDir, env.label);
+      let r;
+      try {
+        r = await timed(env.exec(applyPushScript(remoteDir, nonce), {
+          stdin: packed.stream,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }));
+      } finally {
+        // Whatever happened, no local tar is left writing to a pipe nobody reads.
+        await packed.stream.cancel().catch(() => {});
       }
+      // The local side failing (a file changed, tar failed) cut the stream: that is the cause.
+      const failure = packed.failure();
+      if (failure !== undefined) throw failure;
+      if (r.code === NO_TAR_STATUS) {
+        throw new YonderError(`No tar on "${env.label}": push and pull need it`, {
+          hint: "Install tar on the remote (apt-get install tar, apk add tar, …)",
+        });
+      }
+      if (r.code !== 0) throw fileFailure(r, "write", remoteDir, env.label);
+      for (const l of plan.send) {
+        if (l.type === "file") l.sha256 = packed.hashes.get(l.path);
+      }
+      return r.stdout;
     }, { signal: options.signal });
-    const after = await timed(remoteTree(env, remoteDir));
+    const after = listing.length > 0
+      ? remoteEntries(parseListing(listing))
+      : await timed(remoteTree(env, remoteDir));
     for (const l of local.values()) next.entries[l.path] = manifestEntry(l, after.get(l.path));
   } else {
     for (const l of local.values()) next.entries[l.path] = manifestEntry(l, remote.get(l.path));
   }
-  if (JSON.stringify(next.entries) !== JSON.stringify(manifest.entries)) {
+  const sent = plan.send.length > 0 || plan.del.length > 0;
+  if (sent || JSON.stringify(next.entries) !== JSON.stringify(manifest.entries)) {
     await saveManifest(mpath, next).catch((e) => {
       throw new YonderError(`Cannot save the manifest "${mpath}": ${e.message}`, {
         hint: "Check that the cache directory is writable (or set YONDER_CACHE_DIR)",

@@ -216,14 +216,26 @@ liveSshTest("cli SIGKILL in the middle of a 64 MiB put leaves the old file intac
       stdout: "null",
       stderr: "null",
     }).spawn();
-    // Wait until the temp file is there and growing, then kill the CLI outright.
-    let seen = "";
-    for (let i = 0; i < 200 && seen === ""; i++) {
+    // Wait until the temp file is there and growing, then kill the CLI outright. The upload
+    // takes a few hundred ms: on the native fixture (this machine) the directory is watched
+    // directly, since a fresh ssh per look would often see the temp file too late.
+    const growing = async (): Promise<string> => {
+      if (host.kind === "native") {
+        for (const e of Deno.readDirSync(root)) {
+          const path = `${root}/${e.name}`;
+          if (e.name.startsWith(".f.yonder-tmp-") && Deno.statSync(path).size > 0) return path;
+        }
+        return "";
+      }
       const r = await host.remote(
         `for t in '${root}'/.f.yonder-tmp-*; do [ -s "$t" ] && printf '%s' "$t"; done; true`,
       );
-      seen = r.stdout;
-      if (seen === "") await new Promise((r) => setTimeout(r, 25));
+      return r.stdout;
+    };
+    let seen = "";
+    for (let i = 0; i < (host.kind === "native" ? 5000 : 200) && seen === ""; i++) {
+      seen = await growing().catch(() => "");
+      if (seen === "") await new Promise((r) => setTimeout(r, host.kind === "native" ? 2 : 25));
     }
     assert.notEqual(seen, "", "the upload's temp file never appeared");
     assert.match(seen, /\/\.f\.yonder-tmp-\d+-[0-9a-f]+$/);

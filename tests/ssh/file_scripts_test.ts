@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  downloadScript,
   FILE_STATUS,
   listScript,
+  parseCopied,
+  parseSize,
+  PREALLOCATE_BYTES,
   readScript,
   statScript,
   writeScript,
@@ -91,6 +95,115 @@ Deno.test("writeScript() renames only when every byte arrived", async (t) => {
       assert.equal(yes.code, 0, yes.stderr);
       assert.equal((await Deno.stat(`${dir}/x/y/z`)).mode! & 0o777, 0o600);
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeScript() checks the count both ways and keeps modes exact", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "yonder-scripts-" });
+  const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "old");
+    await t.step("more bytes than announced (the source grew) leave it alone", async () => {
+      const r = await sh(
+        writeScript({ path: `${dir}/f`, size: 3, mkdirs: false, nonce: "l1" }),
+        new TextEncoder().encode("12345"),
+      );
+      assert.equal(r.code, FILE_STATUS.long);
+      assert.match(r.stderr, /expected 3 bytes, got 5/);
+      assert.equal(await Deno.readTextFile(`${dir}/f`), "old");
+      assert.deepEqual(names(), ["f"]);
+    });
+    for (const size of [1000, PREALLOCATE_BYTES + 1000]) {
+      await t.step(
+        `${size} bytes: exact copy; short and over-limit inputs apply nothing`,
+        async () => {
+          const data = randomBytes(size);
+          await Deno.chmod(`${dir}/f`, 0o640);
+          const ok = await sh(
+            writeScript({ path: `${dir}/f`, size, mkdirs: false, nonce: "p1" }),
+            data,
+          );
+          assert.equal(ok.code, 0, ok.stderr);
+          assert.equal(sha256(await Deno.readFile(`${dir}/f`)), sha256(data));
+          assert.equal((await Deno.stat(`${dir}/f`)).mode! & 0o7777, 0o640, "mode kept");
+          const short = await sh(
+            writeScript({ path: `${dir}/f`, size: size + 1, mkdirs: false, nonce: "p2" }),
+            randomBytes(size),
+          );
+          assert.equal(short.code, FILE_STATUS.short, short.stderr);
+          const limited = await sh(
+            writeScript({ path: `${dir}/f`, size, mkdirs: false, nonce: "p3" }),
+            randomBytes(size),
+            `ulimit -f ${Math.floor(size / 2048)}\n`,
+          );
+          assert.equal(limited.code, FILE_STATUS.noSpace, limited.stderr);
+          assert.equal(sha256(await Deno.readFile(`${dir}/f`)), sha256(data), "old content");
+          assert.deepEqual(names(), ["f"]);
+        },
+      );
+    }
+    await t.step("a new file gets 0666 less the umask; a given mode wins", async () => {
+      const a = await sh(
+        writeScript({ path: `${dir}/new`, size: 1, mkdirs: false, nonce: "m1" }),
+        new Uint8Array([1]),
+        "umask 027\n",
+      );
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal((await Deno.stat(`${dir}/new`)).mode! & 0o7777, 0o640);
+      const b = await sh(
+        writeScript({ path: `${dir}/new`, size: 1, mkdirs: false, nonce: "m2", mode: 0o4755 }),
+        new Uint8Array([2]),
+      );
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal((await Deno.stat(`${dir}/new`)).mode! & 0o7777, 0o4755);
+    });
+    await t.step("overwriting a symlink gives a file with its target's mode", async () => {
+      await Deno.writeTextFile(`${dir}/target`, "t");
+      await Deno.chmod(`${dir}/target`, 0o600);
+      await Deno.symlink("target", `${dir}/link`);
+      const r = await sh(
+        writeScript({ path: `${dir}/link`, size: 2, mkdirs: false, nonce: "s1" }),
+        new TextEncoder().encode("hi"),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const st = await Deno.lstat(`${dir}/link`);
+      assert.ok(st.isFile);
+      assert.equal(st.mode! & 0o7777, 0o600);
+      assert.equal(await Deno.readTextFile(`${dir}/target`), "t", "the target is untouched");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("downloadScript() reports the size first and the exact count dd copied", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "yonder-scripts-" });
+  try {
+    const data = randomBytes(300_001);
+    await Deno.writeFile(`${dir}/f`, data);
+    for (const [path, size] of [[`${dir}/f`, data.length], ["/dev/null", 0]] as const) {
+      const r = await sh(downloadScript(path, "n0nce"));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.length, size);
+      const stderr = new TextEncoder().encode(r.stderr);
+      assert.equal(parseSize(r.stderr, "n0nce"), path === "/dev/null" ? null : size);
+      const parsed = parseCopied(stderr, "n0nce");
+      assert.equal(parsed.copied, size);
+      assert.equal(dec.decode(parsed.stderr), "", "the record is taken out");
+      assert.equal(parseCopied(stderr, "other").copied, null, "another nonce's record is not ours");
+    }
+    assert.equal(sha256((await sh(downloadScript(`${dir}/f`, "n"))).stdout), sha256(data));
+    if (Deno.build.os === "linux") {
+      // A pseudo-file's size says 0 or 4096; the count is what was sent.
+      const r = await sh(downloadScript("/proc/self/status", "n1"));
+      const { copied } = parseCopied(new TextEncoder().encode(r.stderr), "n1");
+      assert.ok(r.stdout.length > 0);
+      assert.equal(copied, r.stdout.length);
+    }
+    assert.equal((await sh(downloadScript(`${dir}/none`, "n"))).code, FILE_STATUS.notFound);
+    assert.equal((await sh(downloadScript(dir, "n"))).code, FILE_STATUS.isDir);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -39,6 +39,21 @@ liveSshTest("files 64 MiB round-trips with equal sha256 both ways", async () => 
     assert.equal(await env.download(`${root}/big`, `${local}/back`), data.length);
     assert.equal(sha256(await Deno.readFile(`${local}/back`)), sha256(data));
     assert.equal(sha256(await env.readFile(`${root}/big`)), sha256(data));
+    // Replacing existing files both ways (blocks reserved first); a smaller file ends where it
+    // should and keeps no reserved blocks past its end.
+    assert.equal(await env.upload(src, `${root}/big`), data.length);
+    assert.equal((await host.remote(`sha256sum '${root}/big'`)).stdout.split(" ")[0], sha256(data));
+    const small = data.subarray(0, 5 * 1024 * 1024 + 7);
+    await Deno.writeFile(`${local}/small`, small);
+    assert.equal(await env.upload(`${local}/small`, `${root}/big`), small.length);
+    assert.equal(await env.download(`${root}/big`, `${local}/back`), small.length);
+    assert.equal(sha256(await Deno.readFile(`${local}/back`)), sha256(small));
+    const st = await Deno.stat(`${local}/back`);
+    if (st.blocks !== null) assert.ok(st.blocks * 512 < small.length + 1024 * 1024, `${st.blocks}`);
+    assert.deepEqual(
+      [...Deno.readDirSync(local)].map((e) => e.name).sort(),
+      ["back", "big", "small"],
+    );
   } finally {
     await host.remote(`rm -rf '${root}'`);
     await Deno.remove(local, { recursive: true });
