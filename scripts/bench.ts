@@ -12,6 +12,7 @@
 
 import { type SshdFixture, startSshd } from "../tests/fixtures/sshd.ts";
 import { SshEnvironment } from "../lib/ssh/environment.ts";
+import { benchFiles } from "./bench_files.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -243,6 +244,7 @@ async function benchSession(f: SshdFixture): Promise<void> {
 /** Sections beyond the exec core register here (files, session). */
 export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {
   session: benchSession,
+  files: (f) => benchFiles(f, 5),
 };
 
 if (import.meta.main) {
@@ -250,7 +252,7 @@ if (import.meta.main) {
   const want = (name: string) => wanted.size === 0 || wanted.has(name);
   await using f = await startSshd();
   console.log(`yonder bench on ${f.target} (${Deno.build.os}, deno ${Deno.version.deno})`);
-  if (want("cold")) await benchCold(f, 10);
+  if (want("cold")) await benchCold(f, 20);
   if (want("warm")) await benchWarm(f, 200);
   for (const [name, fn] of Object.entries(extraSections)) {
     if (want(name)) await fn(f);

@@ -35,14 +35,7 @@ export class Semaphore {
   tryAcquire(): (() => void) | null {
     if (this.#free <= 0 || this.#waiters.length > 0) return null;
     this.#free--;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiters.shift();
-      if (next) next();
-      else this.#free++;
-    };
+    return this.#releaser();
   }
 
   /** Waits for a slot and returns the function that gives it back. */
@@ -52,6 +45,11 @@ export class Semaphore {
     } else {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
+    return this.#releaser();
+  }
+
+  /** The function that gives a slot back (once): to the next waiter, else to the pool. */
+  #releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
