@@ -36,7 +36,10 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
    * Calls with `stdin`, `stdinFile` or `stdoutFile` always take a channel of their own.
    */
   session?: "stateless" | "stateful" | false;
-  /** Most sessions at once (default 4, leaving channels for transfers under MaxSessions 10). */
+  /**
+   * Most sessions at once (default 6 of the master's 8 channels, leaving 2 for transfers and
+   * stdin calls; sshd's MaxSessions 10 also covers the 2 kill channels).
+   */
   sessions?: number;
   /**
    * When every session and channel of the open masters is busy, open another master (another
@@ -54,7 +57,7 @@ interface Lane {
 }
 
 /** Default number of sessions per target. */
-export const DEFAULT_SESSIONS = 4;
+export const DEFAULT_SESSIONS = 6;
 
 /**
  * A remote host. Open it once, run many commands over one OpenSSH connection, close it.
