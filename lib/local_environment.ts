@@ -14,9 +14,8 @@ import { feed, OutputSink, pump } from "./_output.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "./_kill_path.ts";
 import { KILL_GRACE_MS } from "./ssh/exec.ts";
 import { withTimeout } from "./ssh/master.ts";
-import type { LocalFiles } from "./local_files.ts";
 import type * as F from "./files.ts";
-import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree/types.ts";
+import { FileOpsHost } from "./_file_ops_host.ts";
 
 /** Options of {@linkcode LocalEnvironment}. */
 export interface LocalEnvironmentOptions {
@@ -37,7 +36,7 @@ export interface LocalEnvironmentOptions {
  * console.assert(r.code === 0);
  * ```
  */
-export class LocalEnvironment implements Environment {
+export class LocalEnvironment extends FileOpsHost implements Environment {
   /** Always `"local"`. */
   readonly kind = "local" as const;
   /** Always `"local"`. */
@@ -50,6 +49,7 @@ export class LocalEnvironment implements Environment {
 
   /** Creates the local environment. */
   constructor(options: LocalEnvironmentOptions = {}) {
+    super();
     this.#base = options.cwd;
     this.#log = options.logger ?? (() => {});
   }
@@ -168,79 +168,10 @@ export class LocalEnvironment implements Environment {
     return this.close();
   }
 
-  // Files and trees: lib/local_files.ts and lib/tree/ (paths resolve like the working directory).
-  // Loaded on first use: the file and tree code is not needed to run commands, and every module
-  // costs start-up time.
-  #filesImpl: Promise<LocalFiles> | undefined;
-  #files(): Promise<LocalFiles> {
-    return this.#filesImpl ??= import("./local_files.ts").then((m) =>
-      new m.LocalFiles((p) => this.#resolveCwd(p) ?? p)
-    );
-  }
-
-  /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
-  async readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
-    return (await this.#files()).readFile(path, options);
-  }
-
-  /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
-  async readFileStream(
-    path: string,
-    sink: (chunk: Uint8Array) => void,
-    options?: F.DownloadOptions,
-  ): Promise<number> {
-    return (await this.#files()).readFileStream(path, sink, options);
-  }
-
-  /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
-  async writeFile(
-    path: string,
-    data: Uint8Array | string | ReadableStream<Uint8Array>,
-    options?: F.WriteFileOptions,
-  ): Promise<void> {
-    return (await this.#files()).writeFile(path, data, options);
-  }
-
-  /** Copies a local file to `path`; see {@linkcode F.FileOps.upload}. */
-  async upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
-    return (await this.#files()).upload(localPath, path, options);
-  }
-
-  /** Copies `path` to a local file; see {@linkcode F.FileOps.download}. */
-  async download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
-    return (await this.#files()).download(path, localPath, options);
-  }
-
-  /** Describes a path; see {@linkcode F.FileOps.stat}. */
-  async stat(path: string): Promise<F.FileInfo> {
-    return (await this.#files()).stat(path);
-  }
-
-  /** Lists a directory; see {@linkcode F.FileOps.list}. */
-  async list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
-    return (await this.#files()).list(path, options);
-  }
-
-  /** Removes a path; see {@linkcode F.FileOps.remove}. */
-  async remove(path: string, options?: F.RemoveOptions): Promise<void> {
-    return (await this.#files()).remove(path, options);
-  }
-
-  /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
-  async mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
-    return (await this.#files()).mkdir(path, options);
-  }
-
-  /** Copies a tree with the same manifest logic as over SSH; see {@linkcode PushOptions}. */
-  async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    const { push } = await import("./tree/push.ts");
-    return push(this, localDir, remoteDir, options);
-  }
-
-  /** Copies a tree back; see {@linkcode PullOptions}. */
-  async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    const { pull } = await import("./tree/pull.ts");
-    return pull(this, remoteDir, localDir, options);
+  /** The local file operations (paths resolve like the working directory). */
+  protected override async loadFiles(): Promise<F.FileOps> {
+    const { LocalFiles } = await import("./local_files.ts");
+    return new LocalFiles((p) => this.#resolveCwd(p) ?? p);
   }
 }
 

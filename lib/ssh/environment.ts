@@ -11,9 +11,8 @@ import { formatTarget, parseTarget, type Target } from "../target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
 import { acquireMaster, type Master, type MasterLease } from "./master.ts";
 import { SessionPool } from "./session.ts";
-import type { SshFiles } from "./files.ts";
 import type * as F from "../files.ts";
-import type { PullOptions, PullResult, PushOptions, TreeResult } from "../tree/types.ts";
+import { FileOpsHost } from "../_file_ops_host.ts";
 import { withRetry } from "../retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 
@@ -70,7 +69,7 @@ export const DEFAULT_SESSIONS = 6;
  * console.log(r.code, new TextDecoder().decode(r.stdout));
  * ```
  */
-export class SshEnvironment implements Environment {
+export class SshEnvironment extends FileOpsHost implements Environment {
   /** Always `"ssh"`. */
   readonly kind = "ssh" as const;
   /** The parsed target. */
@@ -85,6 +84,7 @@ export class SshEnvironment implements Environment {
   #pool: SessionPool | null = null;
 
   private constructor(target: Target, options: SshEnvironmentOptions, lease: MasterLease | null) {
+    super();
     this.target = target;
     this.options = options;
     this.#lease = lease;
@@ -316,82 +316,13 @@ export class SshEnvironment implements Environment {
     return this.close();
   }
 
-  // Files and trees: lib/ssh/files.ts and lib/tree/ (each one command over the master).
-  // Loaded on first use: the file and tree code is not needed to run commands, and every module
-  // costs start-up time.
-  #filesImpl: Promise<SshFiles> | undefined;
-  #files(): Promise<SshFiles> {
-    return this.#filesImpl ??= import("./files.ts").then((m) =>
-      new m.SshFiles(
-        (command, options) => this.exec(command, options),
-        this.label,
-        this.options.logger,
-      )
+  /** The remote file operations: each one command over this environment's exec. */
+  protected override async loadFiles(): Promise<F.FileOps> {
+    const { SshFiles } = await import("./files.ts");
+    return new SshFiles(
+      (command, options) => this.exec(command, options),
+      this.label,
+      this.options.logger,
     );
-  }
-
-  /** Reads a whole file; see {@linkcode F.FileOps.readFile}. */
-  async readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
-    return (await this.#files()).readFile(path, options);
-  }
-
-  /** Streams a file; see {@linkcode F.FileOps.readFileStream}. */
-  async readFileStream(
-    path: string,
-    sink: (chunk: Uint8Array) => void,
-    options?: F.DownloadOptions,
-  ): Promise<number> {
-    return (await this.#files()).readFileStream(path, sink, options);
-  }
-
-  /** Writes a file atomically; see {@linkcode F.FileOps.writeFile}. */
-  async writeFile(
-    path: string,
-    data: Uint8Array | string | ReadableStream<Uint8Array>,
-    options?: F.WriteFileOptions,
-  ): Promise<void> {
-    return (await this.#files()).writeFile(path, data, options);
-  }
-
-  /** Uploads a local file; see {@linkcode F.FileOps.upload}. */
-  async upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
-    return (await this.#files()).upload(localPath, path, options);
-  }
-
-  /** Downloads to a local file; see {@linkcode F.FileOps.download}. */
-  async download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
-    return (await this.#files()).download(path, localPath, options);
-  }
-
-  /** Describes a path; see {@linkcode F.FileOps.stat}. */
-  async stat(path: string): Promise<F.FileInfo> {
-    return (await this.#files()).stat(path);
-  }
-
-  /** Lists a directory; see {@linkcode F.FileOps.list}. */
-  async list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
-    return (await this.#files()).list(path, options);
-  }
-
-  /** Removes a path; see {@linkcode F.FileOps.remove}. */
-  async remove(path: string, options?: F.RemoveOptions): Promise<void> {
-    return (await this.#files()).remove(path, options);
-  }
-
-  /** Creates a directory; see {@linkcode F.FileOps.mkdir}. */
-  async mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
-    return (await this.#files()).mkdir(path, options);
-  }
-
-  /** Sends a local tree; see {@linkcode PushOptions}. */
-  async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    const { push } = await import("../tree/push.ts");
-    return push(this, localDir, remoteDir, options);
-  }
-
-  /** Brings a remote tree back; see {@linkcode PullOptions}. */
-  async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    const { pull } = await import("../tree/pull.ts");
-    return pull(this, remoteDir, localDir, options);
   }
 }
