@@ -10,6 +10,7 @@
  * @module
  */
 
+import { remoteTimer } from "./_timing.ts";
 import { dirname, join } from "node:path";
 import type { Environment } from "../environment.ts";
 import { FileError, YonderError } from "../errors.ts";
@@ -199,15 +200,8 @@ export async function pull(
   options: PullOptions = {},
 ): Promise<PullResult> {
   const started = performance.now();
-  let remoteMs = 0;
-  const timed = async <T>(p: Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await p;
-    } finally {
-      remoteMs += performance.now() - t0;
-    }
-  };
+  const waits = remoteTimer();
+  const timed = waits.timed;
   const excluded = excluder(options.exclude);
   const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
@@ -326,7 +320,7 @@ export async function pull(
     unchanged: plan.unchanged.filter((r) => r.type === "file").length,
     bytes,
     durationMs: performance.now() - started,
-    remoteMs,
+    remoteMs: waits.ms,
     conflicts: plan.conflicts,
     remoteDeleted: plan.remoteDeleted,
   };

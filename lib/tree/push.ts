@@ -6,6 +6,7 @@
  * @module
  */
 
+import { remoteTimer } from "./_timing.ts";
 import type { Environment } from "../environment.ts";
 import { YonderError } from "../errors.ts";
 import { withRetry } from "../retry.ts";
@@ -154,15 +155,8 @@ export async function push(
   options: PushOptions = {},
 ): Promise<TreeResult> {
   const started = performance.now();
-  let remoteMs = 0;
-  const timed = async <T>(p: Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await p;
-    } finally {
-      remoteMs += performance.now() - t0;
-    }
-  };
+  const waits = remoteTimer();
+  const timed = waits.timed;
   const excluded = excluder(options.exclude);
   const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
@@ -257,6 +251,6 @@ export async function push(
     unchanged: plan.unchanged.filter((l) => l.type === "file").length,
     bytes,
     durationMs: performance.now() - started,
-    remoteMs,
+    remoteMs: waits.ms,
   };
 }
