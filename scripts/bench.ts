@@ -12,7 +12,7 @@
 
 import { type SshdFixture, startSshd } from "../tests/fixtures/sshd.ts";
 import { SshEnvironment } from "../lib/ssh/environment.ts";
-import { benchFiles } from "./bench_files.ts";
+import { benchFiles, fixtureCliFlags } from "./bench_files.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -59,18 +59,6 @@ export function report(
   );
 }
 
-function cliFlags(f: SshdFixture): string[] {
-  return [
-    "-r",
-    f.target,
-    "-i",
-    f.identityFile,
-    "--known-hosts",
-    f.knownHostsFile,
-    "--strict-host-key",
-  ];
-}
-
 /** Cold first call: a fresh `yonder exec` process vs a fresh `ssh host true`. */
 async function benchCold(f: SshdFixture, runs: number): Promise<void> {
   const bundleDir = await Deno.makeTempDir();
@@ -86,7 +74,7 @@ async function benchCold(f: SshdFixture, runs: number): Promise<void> {
     "--quiet",
     entry,
     "exec",
-    ...cliFlags(f),
+    ...fixtureCliFlags(f),
     "--",
     "true",
   ];

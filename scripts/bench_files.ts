@@ -63,6 +63,19 @@ function line(
   );
 }
 
+/** The CLI flags that reach the fixture (target, key, its known_hosts, strict host keys). */
+export function fixtureCliFlags(f: SshdFixture): string[] {
+  return [
+    "-r",
+    f.target,
+    "-i",
+    f.identityFile,
+    "--known-hosts",
+    f.knownHostsFile,
+    "--strict-host-key",
+  ];
+}
+
 /**
  * Runs the files benchmarks against `f` and prints the figures.
  *
@@ -129,15 +142,7 @@ export async function benchFiles(f: SshdFixture, runs = 5): Promise<void> {
 
     // The CLI, a fresh process and connection per transfer, vs a fresh raw ssh per transfer.
     const main = new URL("../main.ts", import.meta.url).pathname;
-    const cliFlags = [
-      "-r",
-      f.target,
-      "-i",
-      f.identityFile,
-      "--known-hosts",
-      f.knownHostsFile,
-      "--strict-host-key",
-    ].map(q).join(" ");
+    const cliFlags = fixtureCliFlags(f).map(q).join(" ");
     const yonder = `${q(Deno.execPath())} run -A --quiet ${q(main)}`;
     const fresh = f.sshArgv.map(q).join(" ");
     const cliUp: number[] = [];
