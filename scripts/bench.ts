@@ -180,6 +180,43 @@ async function benchAsyncssh(
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
+/**
+ * The floor of any shell-based fast path: a bare bash over the same master that forks and execs
+ * the command in its own process group, waits, and writes one marker on each stream. No nonce,
+ * no parsing, no library: what remains is the OS cost of fork, exec and the round trip.
+ */
+async function bareShellLoop(controlPath: string, host: string) {
+  const p = new Deno.Command("ssh", {
+    args: ["-S", controlPath, "-T", host, "bash --noprofile --norc"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = p.stdin.getWriter();
+  const readers = [p.stdout.getReader(), p.stderr.getReader()];
+  const enc = new TextEncoder();
+  const waitFor = async (r: ReadableStreamDefaultReader<Uint8Array>) => {
+    while (true) {
+      const { value, done } = await r.read();
+      if (done) throw new Error("bare shell ended");
+      if (value.at(-1) === 0x0a) return;
+    }
+  };
+  await w.write(enc.encode("set -m\n"));
+  return {
+    async call(): Promise<void> {
+      await w.write(enc.encode(
+        "( exec /bin/true\n) </dev/null & { wait $!; } 2>/dev/null; echo $? >&2; echo e\n",
+      ));
+      await Promise.all(readers.map(waitFor));
+    },
+    async close(): Promise<void> {
+      await w.close();
+      await p.status;
+    },
+  };
+}
+
 /** Session fast path vs the master path vs raw `ssh -S` per call, and throughput at 50. */
 async function benchSession(f: SshdFixture): Promise<void> {
   const calls = 500;
@@ -196,8 +233,12 @@ async function benchSession(f: SshdFixture): Promise<void> {
   const s: number[] = [];
   const m: number[] = [];
   const raw: number[] = [];
+  const bare: number[] = [];
+  const floor = await bareShellLoop(channels.controlPath!, host);
+  for (let i = 0; i < 20; i++) await floor.call();
   const block = 25;
   for (let done = 0; done < calls; done += block) {
+    for (let i = 0; i < block; i++) bare.push(await timeIt(() => floor.call()));
     for (let i = 0; i < block; i++) s.push(await timeIt(() => ok(sessions)));
     for (let i = 0; i < block; i++) m.push(await timeIt(() => ok(channels)));
     for (let i = 0; i < block; i++) raw.push(await timeIt(() => runOk("ssh", rawArgs)));
@@ -205,6 +246,12 @@ async function benchSession(f: SshdFixture): Promise<void> {
   console.log(`\n# session fast path, /bin/true (${calls} sequential calls each, interleaved)`);
   report("session exec vs ssh -S sock host /bin/true", median(s), median(raw), { max: 0.1 });
   report("master-path exec vs ssh -S sock host /bin/true", median(m), median(raw), { max: 1.15 });
+  await floor.close();
+  console.log(
+    `${"bare bash loop (fork+exec floor) per call".padEnd(44)} ${median(bare).toFixed(2)} ms = ${
+      (median(bare) / median(raw)).toFixed(3)
+    }x raw; session exec is ${(median(s) / median(bare)).toFixed(2)}x this floor`,
+  );
   const tp = await throughput(() => ok(sessions), 3000, 50);
   console.log(
     `${"session throughput at concurrency 50".padEnd(44)} ${

@@ -49,6 +49,9 @@ export function setupScript(nonce: string, stateful: boolean, cwd?: string): str
     stateful
       ? `YS=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.XXXXXX") || exit 1; export YS; trap 'rm -rf "$YS"' EXIT`
       : `:`,
+    // Ends a call: "yd NONCE STATUS" writes the exit frame on stderr and the end frame on stdout.
+    // A function keeps each request short: bash reads its script from a pipe a byte at a time.
+    `yd() { printf '\\036Y%s:exit:%s\\n' "$1" "$2" >&2; printf '\\036Y%s:end\\n' "$1"; }`,
     `printf '\\036${f}ready:%s %s\\n' "$yk" "$$" >&2`,
     ``,
   ].join("\n");
@@ -168,18 +171,17 @@ export function requestScript(r: SessionRequest): string {
       : `eval "$1"`;
     inner.push(`${launch} sh -c ${shellQuote(body)} sh ${shellQuote(script)}`);
   }
-  const lines = [
-    `( ${inner.join("\n")}\n) </dev/null &`,
-    // No frame for the group: the kill path finds it as the session shell's only child, which
-    // saves a packet per call.
-    `{ wait "$!"; } 2>/dev/null; ys=$?`,
-  ];
-  if (r.stateful) {
-    lines.push(
+  // No frame for the group: the kill path finds it as the session shell's only child, which
+  // saves a packet per call.
+  const run = `( ${inner.join("\n")}\n) </dev/null & { wait "$!"; } 2>/dev/null;`;
+  const lines = r.stateful
+    ? [
+      `${run} ys=$?`,
       `if [ -s "$YS/cwd" ]; then cd -- "$(cat "$YS/cwd")" 2>/dev/null; . "$YS/env" 2>/dev/null; rm -f "$YS/cwd" "$YS/env"; fi`,
-    );
-  }
-  lines.push(`${frame("exit:%s")} "$ys" >&2`, `${frame("end")}`, ``);
+      `yd ${r.nonce} "$ys"`,
+      ``,
+    ]
+    : [`${run} yd ${r.nonce} $?`, ``];
   return lines.join("\n");
 }
 
