@@ -1,6 +1,6 @@
 /** Pieces every CLI command shares: connection flags, the environment to use, error reporting. */
 
-import type { ParseArgsConfig } from "node:util";
+import type { FlagSpec } from "./_args.ts";
 import type { Environment, Logger } from "../environment.ts";
 import {
   FileError,
@@ -85,7 +85,7 @@ export function say(io: Io, text: string): Promise<void> {
   return io.stderr(enc.encode(text.endsWith("\n") ? text : text + "\n"));
 }
 
-/** parseArgs options for the connection flags every remote command takes. */
+/** Flag specs for the connection flags every remote command takes. */
 export const CONNECTION_FLAGS = {
   remote: { type: "string", short: "r" },
   identity: { type: "string", short: "i" },
@@ -99,7 +99,7 @@ export const CONNECTION_FLAGS = {
   "no-session": { type: "boolean" },
   verbose: { type: "boolean", short: "v", multiple: true },
   help: { type: "boolean", short: "h" },
-} as const satisfies ParseArgsConfig["options"];
+} as const satisfies Record<string, FlagSpec>;
 
 /** Help text for the connection flags. */
 export const CONNECTION_HELP = `Connection:
@@ -206,11 +206,6 @@ export async function reportError(io: Io, e: unknown): Promise<number> {
     if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
     if (e instanceof UsageError) return EXIT.usage;
     return EXIT.failure;
-  }
-  if (e instanceof TypeError && /parseArgs|option|argument/i.test(e.message)) {
-    await say(io, `yonder: usage: ${e.message}`);
-    await say(io, "hint: run yonder --help");
-    return EXIT.usage;
   }
   const message = e instanceof Error ? e.message : String(e);
   await say(io, `yonder: internal error: ${message}`);

@@ -1,6 +1,6 @@
 /** `yonder check`: probe a target and say what works and what to fix. */
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "./_args.ts";
 import type { Environment } from "../environment.ts";
 import { SshConnectError, UsageError, YonderError } from "../errors.ts";
 import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, type Io, openEnvironment } from "./_common.ts";
@@ -39,11 +39,7 @@ echo "sha256=$s"`;
 
 /** Runs `yonder check`; returns the exit code. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: { ...CONNECTION_FLAGS, json: { type: "boolean" } },
-  });
+  const { values } = parseFlags(argv, { ...CONNECTION_FLAGS, json: { type: "boolean" } }, false);
   if (values.help) {
     await io.stdout(enc.encode(CHECK_HELP + "\n"));
     return EXIT.ok;

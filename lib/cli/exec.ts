@@ -1,6 +1,6 @@
 /** `yonder exec`: run one command, locally or on a target, streaming its output. */
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "./_args.ts";
 import type { ExecOptions, ExecResult } from "../environment.ts";
 import { isSensitiveEnvName, validateEnvName } from "../env_filter.ts";
 import { UsageError } from "../errors.ts";
@@ -75,21 +75,16 @@ function ignoreBrokenPipe(e: unknown): void {
 /** Runs `yonder exec`; returns the exit code. */
 export async function execCommand(argv: string[], io: Io): Promise<number> {
   const { flags, rest } = splitDashDash(argv);
-  const { values, positionals } = parseArgs({
-    args: flags,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...CONNECTION_FLAGS,
-      cwd: { type: "string" },
-      env: { type: "string", short: "e", multiple: true },
-      "allow-env": { type: "string", multiple: true },
-      timeout: { type: "string" },
-      stdin: { type: "boolean" },
-      shell: { type: "boolean" },
-      json: { type: "boolean" },
-      "max-output": { type: "string" },
-    },
+  const { values, positionals } = parseFlags(flags, {
+    ...CONNECTION_FLAGS,
+    cwd: { type: "string" },
+    env: { type: "string", short: "e", multiple: true },
+    "allow-env": { type: "string", multiple: true },
+    timeout: { type: "string" },
+    stdin: { type: "boolean" },
+    shell: { type: "boolean" },
+    json: { type: "boolean" },
+    "max-output": { type: "string" },
   });
   if (values.help) {
     await io.stdout(enc.encode(EXEC_HELP + "\n"));

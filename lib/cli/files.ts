@@ -3,7 +3,7 @@
  * `-r` (or `$YONDER_REMOTE`), or locally without one.
  */
 
-import { parseArgs } from "node:util";
+import { parseFlags } from "./_args.ts";
 import { basename, join } from "node:path";
 import type { Environment } from "../environment.ts";
 import { FileError, UsageError } from "../errors.ts";
@@ -154,12 +154,7 @@ function interrupts(io: Io): { signal: AbortSignal; stop: () => void } {
 
 /** Runs `yonder cat`. */
 export async function catCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { ...CONNECTION_FLAGS },
-  });
+  const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS });
   if (values.help) return await help(io, CAT_HELP);
   if (positionals.length === 0) {
     throw new UsageError("No path given", { hint: "yonder cat [-r TARGET] PATH" });
@@ -190,15 +185,10 @@ async function toStdout(env: Environment, path: string, io: Io): Promise<void> {
 
 /** Runs `yonder put`. */
 export async function putCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...CONNECTION_FLAGS,
-      mkdirs: { type: "boolean", short: "p" },
-      mode: { type: "string", short: "m" },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    mkdirs: { type: "boolean", short: "p" },
+    mode: { type: "string", short: "m" },
   });
   if (values.help) return await help(io, PUT_HELP);
   const [from, to] = positionals;
@@ -250,11 +240,9 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
 
 /** Runs `yonder get`. */
 export async function getCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { ...CONNECTION_FLAGS, mkdirs: { type: "boolean", short: "p" } },
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    mkdirs: { type: "boolean", short: "p" },
   });
   if (values.help) return await help(io, GET_HELP);
   const [from, toArg] = positionals;
@@ -309,17 +297,12 @@ const TYPE_CHAR: Record<FileInfo["type"], string> = {
 
 /** Runs `yonder ls`. */
 export async function lsCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...CONNECTION_FLAGS,
-      all: { type: "boolean", short: "a" },
-      recursive: { type: "boolean", short: "R" },
-      long: { type: "boolean", short: "l" },
-      json: { type: "boolean" },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    all: { type: "boolean", short: "a" },
+    recursive: { type: "boolean", short: "R" },
+    long: { type: "boolean", short: "l" },
+    json: { type: "boolean" },
   });
   if (values.help) return await help(io, LS_HELP);
   if (positionals.length > 1) throw new UsageError("Expected at most one PATH");
@@ -371,12 +354,7 @@ function summary(verb: string, r: TreeResult): string {
 
 /** Runs `yonder push`. */
 export async function pushCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: { ...CONNECTION_FLAGS, ...TREE_FLAGS },
-  });
+  const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS, ...TREE_FLAGS });
   if (values.help) return await help(io, PUSH_HELP);
   const [from, to] = positionals;
   if (from === undefined || to === undefined || positionals.length > 2) {
@@ -407,16 +385,11 @@ export async function pushCommand(argv: string[], io: Io): Promise<number> {
 
 /** Runs `yonder pull`. */
 export async function pullCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...CONNECTION_FLAGS,
-      ...TREE_FLAGS,
-      "only-changed": { type: "boolean" },
-      prefer: { type: "string" },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    ...TREE_FLAGS,
+    "only-changed": { type: "boolean" },
+    prefer: { type: "string" },
   });
   if (values.help) return await help(io, PULL_HELP);
   const [from, to] = positionals;
