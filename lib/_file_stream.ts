@@ -1,6 +1,6 @@
 /** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
 
-import { join } from "node:path";
+import { join } from "./_path.ts";
 import { spawn } from "./process.ts";
 import {
   FileError,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./_path.ts";
 import { FileError, NotADirectory, NotFound, UsageError } from "./errors.ts";
 import {
   checkMode,

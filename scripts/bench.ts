@@ -16,6 +16,16 @@ import { benchFiles, fixtureCliFlags } from "./bench_files.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+/** `deno task bundle` without its output path: the start-up path loads no npm or node: module. */
+export const BUNDLE_ARGS = [
+  "bundle",
+  "--quiet",
+  "--minify",
+  "--code-splitting",
+  "--external",
+  "npm:*",
+];
+
 /** Median of a list of numbers. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,8 +72,8 @@ export function report(
 /** Cold first call: a fresh `yonder exec` process vs a fresh `ssh host true`. */
 async function benchCold(f: SshdFixture, runs: number): Promise<void> {
   const bundleDir = await Deno.makeTempDir();
-  const bundle = `${bundleDir}/yonder.js`;
-  await runOk(Deno.execPath(), ["bundle", "--quiet", "--minify", "-o", bundle, MAIN]);
+  const bundle = `${bundleDir}/main.js`;
+  await runOk(Deno.execPath(), [...BUNDLE_ARGS, "--outdir", bundleDir, MAIN]);
   const raw: number[] = [];
   const viaMain: number[] = [];
   const viaBundle: number[] = [];

@@ -4,7 +4,7 @@
  */
 
 import { parseFlags } from "./_args.ts";
-import { basename, join } from "node:path";
+import { basename, join } from "../_path.ts";
 import type { Environment } from "../environment.ts";
 import { FileError, UsageError } from "../errors.ts";
 import type { FileInfo } from "../files.ts";
@@ -257,9 +257,9 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
       return EXIT.ok;
     }, true);
   }
-  let to = toArg ?? basename(from);
+  let to = toArg ?? basename(from, true);
   const info = await Deno.stat(to).catch(() => null);
-  if (info?.isDirectory || to.endsWith("/")) to = join(to, basename(from));
+  if (info?.isDirectory || to.endsWith("/")) to = join(to, basename(from, true));
   return await withEnv(io, values, async (env) => {
     const progress = new Progress(io);
     const { signal, stop } = interrupts(io);

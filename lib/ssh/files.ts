@@ -15,7 +15,7 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "../_path.ts";
 import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import {
   FileError,
@@ -78,13 +78,13 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
   const text = tail(dec.decode(r.stderr), 3);
   const detail = text ? `: ${text.split("\n").at(-1)}` : "";
   const S = FILE_STATUS;
-  const dir = dirname(path);
+  const dir = dirname(path, true);
   switch (r.code) {
     case S.notFound:
       if (op === "write" || op === "create") {
         return new NotFound(
           op === "create" ? path : dir,
-          `Directory "${op === "create" ? dirname(path) : dir}" does not exist on "${host}"`,
+          `Directory "${op === "create" ? dirname(path, true) : dir}" does not exist on "${host}"`,
           { hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
         );
       }
@@ -212,7 +212,7 @@ export function parseListing(out: Uint8Array): FileInfo[] {
 export function parseStat(path: string, out: string): FileInfo {
   const m = /^([gb]) ([0-9a-fA-F]+) (\d+) (\d+)$/.exec(out.trim());
   if (!m) throw new YonderError(`Unexpected stat output for "${path}": ${JSON.stringify(out)}`);
-  const name = basename(path) || path;
+  const name = basename(path, true) || path;
   return { name, ...parseStatFields(m[2]!, m[3]!, m[4]!, m[1] === "b" ? 8 : 16) };
 }
 
