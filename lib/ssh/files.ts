@@ -318,32 +318,36 @@ export class SshFiles implements FileOps {
       const old = await Deno.stat(localPath).catch(() => null);
       let ok = false;
       const onProgress = options.onProgress;
-      const poll = onProgress
-        ? setInterval(() => {
+      // The progress poll starts with the remote's first words (the size frame, sent before the
+      // bytes): Deno loads its timers on first use, 10 ms that would otherwise come before ssh
+      // even starts.
+      let poll: ReturnType<typeof setInterval> | undefined;
+      const startPoll = () => {
+        if (poll !== undefined || !onProgress || ok) return;
+        poll = setInterval(() => {
           Deno.stat(tmp).then((s) => onProgress({ bytes: s.size }), () => {});
-        }, 250)
-        : undefined;
+        }, 250);
+      };
       // Replacing a file: reserve the new one's blocks as soon as the remote says its size.
       let reserved = 0;
       let reserving = Promise.resolve();
       let head = "";
       const nonce = newNonce().slice(0, 16);
-      const onStderr = old?.isFile
-        ? (c: Uint8Array) => {
-          if (reserved !== 0 || head.length > 4096) return;
-          head += new TextDecoder().decode(c);
-          const size = parseSize(head, nonce);
-          if (size === null) return;
-          reserved = -1;
-          if (size < PREALLOCATE_BYTES) return;
-          reserved = size;
-          reserving = reserveSpace(tmp, size);
-        }
-        : undefined;
+      const onStderr = (c: Uint8Array) => {
+        startPoll();
+        if (!old?.isFile || reserved !== 0 || head.length > 4096) return;
+        head += new TextDecoder().decode(c);
+        const size = parseSize(head, nonce);
+        if (size === null) return;
+        reserved = -1;
+        if (size < PREALLOCATE_BYTES) return;
+        reserved = size;
+        reserving = reserveSpace(tmp, size);
+      };
       try {
         const r = await this.#exec(downloadScript(path, nonce), {
           stdoutFile: tmp,
-          ...(onStderr ? { onStderr } : {}),
+          onStderr,
           ...(options.signal ? { signal: options.signal } : {}),
         });
         await reserving;
