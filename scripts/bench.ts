@@ -289,7 +289,7 @@ async function benchSession(f: SshdFixture): Promise<void> {
 /** Sections beyond the exec core register here (files, session). */
 export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {
   session: benchSession,
-  files: (f) => benchFiles(f, 5),
+  files: (f) => benchFiles(f, 9),
 };
 
 if (import.meta.main) {
