@@ -51,7 +51,8 @@ export function armKillPath(
     },
     done: () => killing,
     disarm() {
-      clearTimeout(timer);
+      // Touching clearTimeout loads Deno's timer module (10 ms) on a call that never set one.
+      if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
     },
   };

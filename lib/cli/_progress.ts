@@ -71,7 +71,7 @@ export class Progress {
 
   /** Stops redrawing and clears the line. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#shown) await this.#io.stderr(new TextEncoder().encode("\r\x1b[2K")).catch(() => {});
   }
 }

@@ -363,7 +363,7 @@ export class SshFiles implements FileOps {
             { hint: "Retry the download" },
           );
         }
-        clearInterval(poll);
+        if (poll !== undefined) clearInterval(poll);
         onProgress?.({ bytes: got, totalBytes: got });
         // Blocks reserved past the end (the file shrank meanwhile) go back.
         if (reserved > got) await Deno.truncate(tmp, got);
@@ -376,7 +376,7 @@ export class SshFiles implements FileOps {
         ok = true;
         return got;
       } finally {
-        clearInterval(poll);
+        if (poll !== undefined) clearInterval(poll);
         await reserving;
         if (!ok) await Deno.remove(tmp).catch(() => {});
       }
