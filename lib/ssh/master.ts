@@ -63,6 +63,57 @@ export class Semaphore {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Changes in a directory, as a wait: `next(ms)` resolves on the next change (or one already seen
+ * since the last call) or after `ms`. Null where the platform cannot watch.
+ */
+export function watchDir(path: string): { next(ms: number): Promise<void>; close(): void } | null {
+  let watcher: Deno.FsWatcher;
+  try {
+    watcher = Deno.watchFs(path, { recursive: false });
+  } catch {
+    return null;
+  }
+  let seen = false;
+  let wake = null as (() => void) | null;
+  (async () => {
+    try {
+      for await (const _ of watcher) {
+        seen = true;
+        wake?.();
+      }
+    } catch {
+      // Closed.
+    }
+  })();
+  return {
+    next(ms: number): Promise<void> {
+      if (seen) {
+        seen = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          wake = null;
+          seen = false;
+          resolve();
+        }
+        wake = done;
+      });
+    },
+    close() {
+      try {
+        watcher.close();
+      } catch {
+        // Already closed.
+      }
+      wake?.();
+    },
+  };
+}
+
 /** Classifies ssh's messages into a connect error kind. */
 export function classifySshError(text: string): SshConnectErrorKind {
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(text)) {
@@ -395,21 +446,29 @@ export class Master {
     child.status.then((s) => (exited = s));
     const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
     const started = Date.now();
+    // ssh creates the socket in our directory: a watch on it wakes us when that happens. Polling
+    // every few ms instead cost tens of ms of CPU per connect, taken from ssh's own handshake on
+    // a small machine. Polling stays as the fallback (and the check between events).
+    const changes = watchDir(this.#dir.path);
     let delay = 1;
-    while (true) {
-      if (exited) {
-        const text = await this.logText();
-        throw connectError(this.target, this.options, text, (exited as { code: number }).code);
+    try {
+      while (true) {
+        if (exited) {
+          const text = await this.logText();
+          throw connectError(this.target, this.options, text, (exited as { code: number }).code);
+        }
+        if (await this.#socketExists()) break;
+        if (Date.now() - started > limitMs) {
+          child.ref();
+          child.kill("SIGKILL");
+          await child.status;
+          throw connectError(this.target, this.options, await this.logText(), null, "timeout");
+        }
+        await Promise.race([child.status, changes ? changes.next(100) : sleep(delay)]);
+        delay = Math.min(delay + 1, 5);
       }
-      if (await this.#socketExists()) break;
-      if (Date.now() - started > limitMs) {
-        child.ref();
-        child.kill("SIGKILL");
-        await child.status;
-        throw connectError(this.target, this.options, await this.logText(), null, "timeout");
-      }
-      await Promise.race([child.status, sleep(delay)]);
-      delay = Math.min(delay + 1, 5);
+    } finally {
+      changes?.close();
     }
     if (this.#child === child && !exited) this.#alive = true;
     this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Child, setSpawner, type SpawnOptions } from "../../lib/process.ts";
-import { acquireMaster, classifySshError } from "../../lib/ssh/master.ts";
+import { acquireMaster, classifySshError, watchDir } from "../../lib/ssh/master.ts";
 import { SshConnectError } from "../../lib/errors.ts";
 
 /** A fake ssh: a master "connects" by creating its socket file; it lives until killed. */
@@ -108,5 +108,30 @@ Deno.test("classifySshError() recognises ssh's messages", async (t) => {
   ];
   for (const [text, kind] of cases) {
     await t.step(kind, () => assert.equal(classifySshError(text), kind));
+  }
+});
+
+Deno.test("watchDir wakes on a new entry, times out without one, and close ends a wait", async () => {
+  const dir = await Deno.makeTempDir();
+  const w = watchDir(dir);
+  try {
+    assert.ok(w, "Deno.watchFs is available on this platform");
+    // Nothing happens: the wait ends by its own timeout.
+    await w.next(10);
+    // A new entry wakes a long wait long before its timeout (the race's 5 s is the failure).
+    let woke = false;
+    const waiting = w.next(60_000).then(() => (woke = true));
+    await Deno.writeTextFile(`${dir}/sock`, "");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+    assert.ok(woke, "no wake-up within 5 s of creating an entry");
+    // close() ends a pending wait.
+    const pending = w.next(60_000);
+    w.close();
+    await pending;
+  } finally {
+    w?.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
