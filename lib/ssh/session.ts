@@ -27,6 +27,8 @@ import { KILL_GRACE_MS } from "./exec.ts";
 import { type Master, withTimeout } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
+const encoder = new TextEncoder();
+
 /** No channel of the master is free for another session right now. */
 class NoFreeChannel extends Error {
   override readonly name = "NoFreeChannel";
@@ -315,7 +317,7 @@ export class Session {
   }
 
   async #write(text: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(text));
+    await this.#writer.write(encoder.encode(text));
   }
 
   /** Registers the current call; the returned promise resolves when its frames have arrived. */
