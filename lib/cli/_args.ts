@@ -50,7 +50,11 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   const positionals: string[] = [];
   const byShort = new Map<string, string>();
   for (const [name, spec] of Object.entries(options)) {
-    if (spec.short) byShort.set(spec.short, name);
+    if (!spec.short) continue;
+    const other = byShort.get(spec.short);
+    // Which flag a letter means must never depend on the order of a spread.
+    if (other) throw new Error(`-${spec.short} is given to both --${other} and --${name}`);
+    byShort.set(spec.short, name);
   }
   const label = (name: string) => {
     const short = options[name]?.short;

@@ -39,7 +39,7 @@ REMOTE holds the old content or the new, never a part. REMOTE ending in / (or an
 directory) receives LOCAL under its own name.
 
 Options:
-  -p, --mkdirs              create missing parent directories
+      --mkdirs              create missing parent directories
   -m, --mode OCTAL          permission bits (default: an existing file keeps its mode)
 
 ${CONNECTION_HELP}
@@ -54,7 +54,7 @@ Copies REMOTE to LOCAL (default: its name in the current directory; - for stdout
 replaced atomically; a LOCAL directory receives REMOTE under its own name.
 
 Options:
-  -p, --mkdirs              create missing local parent directories
+      --mkdirs              create missing local parent directories
 
 ${CONNECTION_HELP}
 
@@ -187,7 +187,7 @@ async function toStdout(env: Environment, path: string, io: Io): Promise<void> {
 export async function putCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     ...CONNECTION_FLAGS,
-    mkdirs: { type: "boolean", short: "p" },
+    mkdirs: { type: "boolean" },
     mode: { type: "string", short: "m" },
   });
   if (values.help) return await help(io, PUT_HELP);
@@ -242,7 +242,7 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
 export async function getCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     ...CONNECTION_FLAGS,
-    mkdirs: { type: "boolean", short: "p" },
+    mkdirs: { type: "boolean" },
   });
   if (values.help) return await help(io, GET_HELP);
   const [from, toArg] = positionals;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../lib/cli/_args.ts";
 import { UsageError } from "../../lib/errors.ts";
+import { main } from "../../lib/cli/main.ts";
+import { fakeIo } from "./_io.ts";
 
 const SPEC = {
   remote: { type: "string", short: "r" },
@@ -55,6 +57,26 @@ Deno.test("parseFlags: every bad input is a UsageError naming the flag", () => {
     );
   }
   assert.throws(() => parseFlags(["x"], SPEC, false), /Unexpected argument "x"/);
+});
+
+Deno.test("parseFlags: one letter for two flags is refused", () => {
+  assert.throws(
+    () =>
+      parseFlags([], {
+        port: { type: "string", short: "p" },
+        mkdirs: { type: "boolean", short: "p" },
+      }),
+    /-p is given to both --port and --mkdirs/,
+  );
+});
+
+Deno.test("every command's flags give each short letter to one flag", async () => {
+  // --help parses the command's whole flag set, which throws on a letter given twice.
+  for (const cmd of ["exec", "check", "cat", "put", "get", "ls", "push", "pull"]) {
+    const io = fakeIo();
+    assert.equal(await main([cmd, "--help"], io), 0, `${cmd} --help: ${io.err()}`);
+    assert.match(io.out(), new RegExp(`Usage: yonder ${cmd}`));
+  }
 });
 
 Deno.test("parseFlags: a value that starts with - is given with =", () => {
