@@ -84,7 +84,7 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
       if (op === "write" || op === "create") {
         return new NotFound(
           op === "create" ? path : dir,
-          `Directory "${op === "create" ? dirname(path, true) : dir}" does not exist on "${host}"`,
+          `Directory "${dir}" does not exist on "${host}"`,
           { hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
         );
       }
@@ -328,6 +328,9 @@ export class SshFiles implements FileOps {
           Deno.stat(tmp).then((s) => onProgress({ bytes: s.size }), () => {});
         }, 250);
       };
+      const stopPoll = () => {
+        if (poll !== undefined) clearInterval(poll);
+      };
       // Replacing a file: reserve the new one's blocks as soon as the remote says its size.
       let reserved = 0;
       let reserving = Promise.resolve();
@@ -363,7 +366,7 @@ export class SshFiles implements FileOps {
             { hint: "Retry the download" },
           );
         }
-        if (poll !== undefined) clearInterval(poll);
+        stopPoll();
         onProgress?.({ bytes: got, totalBytes: got });
         // Blocks reserved past the end (the file shrank meanwhile) go back.
         if (reserved > got) await Deno.truncate(tmp, got);
@@ -376,7 +379,7 @@ export class SshFiles implements FileOps {
         ok = true;
         return got;
       } finally {
-        if (poll !== undefined) clearInterval(poll);
+        stopPoll();
         await reserving;
         if (!ok) await Deno.remove(tmp).catch(() => {});
       }
