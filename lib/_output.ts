@@ -44,34 +44,71 @@ export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Arra
   return out;
 }
 
-/** Reads `stream` to its end, handing each chunk to `onChunk`. */
+/**
+ * Reads `stream` to its end, handing each chunk to `onChunk`. An abort of `signal` stops reading
+ * at once (the stream is cancelled): for a pipe that something else still holds open.
+ */
 export async function pump(
   stream: ReadableStream<Uint8Array> | null,
   onChunk: (chunk: Uint8Array) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   if (!stream) return;
-  for await (const chunk of stream) onChunk(chunk);
+  const reader = stream.getReader();
+  const stop = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    if (signal?.aborted) return void await stop();
+    while (true) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch {
+        return; // Cancelled, or the process holding the other end went away.
+      }
+      if (next.done) return;
+      onChunk(next.value);
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    reader.releaseLock();
+  }
 }
 
-/** Writes `input` to `stdin` and closes it; a reader that went away early is not an error. */
+/**
+ * Writes `input` to `stdin` and closes it; a reader that went away early is not an error. An
+ * abort of `signal` (the call ended) stops the writing at once: a stream given as input is
+ * cancelled and `stdin` is closed, so a stdin that never ends cannot hold a call open.
+ */
 export async function feed(
   stdin: WritableStream<Uint8Array>,
   input: Uint8Array | string | ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
 ): Promise<void> {
   try {
     if (input instanceof ReadableStream) {
-      await input.pipeTo(stdin);
+      await input.pipeTo(stdin, signal ? { signal } : {});
       return;
     }
     const writer = stdin.getWriter();
-    await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
-    await writer.close();
+    const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+    const stop = () => writer.abort().catch(() => {});
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      if (signal?.aborted) throw signal.reason;
+      await writer.write(bytes);
+      await writer.close();
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
   } catch {
-    // The command exited without reading all of its stdin (e.g. `true`): like a shell, ignore it.
+    // The command exited without reading all of its stdin (e.g. `true`), or the call ended: like
+    // a shell, ignore it.
     try {
       await stdin.abort();
     } catch {
-      // Already closed.
+      // Already closed or locked by the aborted writer.
     }
+    if (input instanceof ReadableStream) await input.cancel().catch(() => {});
   }
 }

@@ -11,9 +11,12 @@ import { filterEnv } from "./env_filter.ts";
 import { UsageError, YonderError } from "./errors.ts";
 import { type Child, killGroup, spawn } from "./process.ts";
 import { feed, OutputSink, pump } from "./_output.ts";
+import { shellJoin } from "./quote.ts";
+import { FrameScanner, newNonce } from "./ssh/_frames.ts";
+import { buildWrapperScript } from "./ssh/_remote_script.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "./_kill_path.ts";
-import { KILL_GRACE_MS } from "./ssh/exec.ts";
-import { withTimeout } from "./ssh/master.ts";
+import { KILL_GRACE_MS } from "./_async.ts";
+import { deferred, withTimeout } from "./_async.ts";
 import type * as F from "./files.ts";
 import { FileOpsHost } from "./_file_ops_host.ts";
 
@@ -86,57 +89,92 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     if (typeof command !== "string" && command.length === 0) {
       throw new UsageError("Empty command: give a program and its arguments");
     }
+    if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
     const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
     for (const name of dropped) {
       this.#log(`env ${name} not set: the name looks sensitive (allow it with allowEnv)`);
     }
     const cwd = this.#resolveCwd(opts.cwd);
     if (cwd !== undefined) await checkDir(cwd);
-    const args = typeof command === "string" ? ["-c", command] : ["-c", '"$@"', "sh", ...command];
-    for (const a of args) {
-      if (a.includes("\0")) throw new UsageError("Invalid argument: contains a NUL byte");
-    }
-    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-    const stdout = new OutputSink(cap);
-    const stderr = new OutputSink(cap);
     if (opts.signal?.aborted) return abortedBeforeStart(started);
-    const hasStdin = opts.stdin !== undefined;
-    const files = {
+    const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
+    const nonce = newNonce();
+    const endFrame = opts.stdoutFile === undefined;
+    // The same wrapper as on a remote host: the command in a child of a shell that leads the
+    // call's process group (detached), hangs the group up when the command ends, and reports;
+    // without stdin of its own, stdin is the lifeline (it closes if this process dies).
+    const script = buildWrapperScript({
+      nonce,
+      command,
+      nullStdin: !userStdin,
+      lifeline: !userStdin,
+      hangup: true,
+      endFrame,
+    });
+    const child = spawn("sh", {
+      args: ["-c", script],
+      stdin: opts.stdinFile === undefined ? "piped" : "null",
       ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
       ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
-    };
-    const child = spawn("sh", {
-      args,
-      stdin: hasStdin ? "piped" : "null",
-      ...files,
       stdout: "piped",
       stderr: "piped",
       env,
       ...(cwd !== undefined ? { cwd } : {}),
       detached: true,
     });
-    const feeding = hasStdin && child.stdin ? feed(child.stdin, opts.stdin!) : Promise.resolve();
+    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+    const stdout = new OutputSink(cap);
+    const stderr = new OutputSink(cap);
+    let exit: number | null = null;
+    const exitSeen = deferred();
+    const endSeen = deferred();
+    const outScanner = new FrameScanner(nonce, (c) => {
+      stdout.push(c);
+      opts.onStdout?.(c);
+    }, (kind) => kind === "end" && endSeen.resolve());
+    const errScanner = new FrameScanner(nonce, (c) => {
+      stderr.push(c);
+      opts.onStderr?.(c);
+    }, (kind, value) => {
+      if (kind !== "exit") return;
+      exit = Number(value);
+      exitSeen.resolve();
+    });
+    const ended = new AbortController();
+    const drained = new AbortController();
+    const feeding = child.stdin
+      ? (opts.stdin !== undefined
+        ? feed(child.stdin, opts.stdin, ended.signal)
+        : holdOpen(child.stdin, ended.signal))
+      : Promise.resolve();
     const pumping = Promise.all([
-      pump(child.stdout, (c) => {
-        stdout.push(c);
-        opts.onStdout?.(c);
-      }),
-      pump(child.stderr, (c) => {
-        stderr.push(c);
-        opts.onStderr?.(c);
-      }),
+      pump(child.stdout, (c) => outScanner.push(c), drained.signal).then(() => outScanner.end()),
+      pump(child.stderr, (c) => errScanner.push(c), drained.signal).then(() => errScanner.end()),
     ]);
+    let killedBy: "timeout" | "abort" | null = null;
     const killPath = armKillPath(opts, (why) => {
+      if (exit !== null) return Promise.resolve(); // It ended on its own already.
+      killedBy = why;
       this.#log(`${why}: stopping process group ${child.pid}`);
       return stopGroup(child);
     });
     let status;
     try {
       status = await child.status;
+      // The wrapper has reported (or was killed): its frames are in the pipes already, unless a
+      // process the call left (setsid, nohup) holds them open; do not wait for that one.
+      const framesIn = Promise.all([exitSeen.promise, endFrame ? endSeen.promise : null]);
+      if (await withTimeout(Promise.race([pumping, framesIn]), LINGER_MS) === null) {
+        this.#log("output pipes still held open after the call; closing them");
+      }
+      drained.abort();
+      ended.abort();
       await pumping;
       await feeding;
       await killPath.done();
     } finally {
+      drained.abort();
+      ended.abort();
       killPath.disarm();
     }
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
@@ -148,10 +186,12 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
       truncated: stdout.truncated || stderr.truncated,
       durationMs: performance.now() - started,
     });
-    if (killPath.reason) {
-      const { code, signal } = stoppedStatus(killPath.reason);
-      return result(code, signal, killPath.reason === "timeout");
+    if (killedBy) {
+      const { code, signal } = stoppedStatus(killedBy);
+      return result(code, signal, killedBy === "timeout");
     }
+    if (exit !== null) return result(exit, null, false);
+    // The wrapper itself was killed (the command signalled its own group).
     return result(status.code, status.signal, false);
   }
 
@@ -187,6 +227,17 @@ async function checkDir(path: string): Promise<void> {
     );
   }
   if (!info.isDirectory) throw cwdError("notdir", path, "local");
+}
+
+/** How long the output pipes may stay open after the wrapper exited. */
+const LINGER_MS = 250;
+
+/** Keeps `stdin` open, writing nothing, until `until` aborts: the command's lifeline. */
+async function holdOpen(stdin: WritableStream<Uint8Array>, until: AbortSignal): Promise<void> {
+  if (!until.aborted) {
+    await new Promise<void>((r) => until.addEventListener("abort", () => r(), { once: true }));
+  }
+  await stdin.close().catch(() => {});
 }
 
 /** TERM the child's process group, then KILL it if it outlives the grace period. */

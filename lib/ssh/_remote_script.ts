@@ -1,8 +1,17 @@
 /**
- * The POSIX sh wrapper every remote command runs in. It reports its process group (sshd starts
- * each session in a new session and process group, and `exec sh` keeps that pid), changes to the
- * working directory, sets the environment, runs the command in a child so that `exit` or `exec`
- * in it cannot skip the report, and reports the exit status in a frame on stderr.
+ * The POSIX sh text every remote command runs in.
+ *
+ * A call's life, on every path: the command runs in a child of the wrapper (a subshell that
+ * `exec`s it, so `exit`, `exec` or a signal in it end only that child), in the wrapper's process
+ * group. When the command's main process exits, the call ends: the end of its stdout and its exit
+ * status are reported in frames, the call's pipes are closed, and what it left in its process
+ * group gets SIGHUP a quarter second later (as when a terminal closes: background jobs end,
+ * `nohup`ed ones survive). A process that outlives
+ * the call on purpose (`nohup`, `setsid`) can no longer write into the call's output or any
+ * other call's: its writes fail.
+ *
+ * The wrapper's own stderr is /dev/null (so no shell chatter such as "Killed" reaches the
+ * command's stderr); the real stderr is fd 3 while it runs.
  */
 
 import { shellJoin, shellQuote } from "../quote.ts";
@@ -16,49 +25,114 @@ export interface RemoteCommand {
   command: readonly string[] | string;
   /** Working directory. */
   cwd?: string | undefined;
-  /** Variables to export; names are validated already. */
-  env?: Record<string, string>;
+  /**
+   * The variables to export come first on stdin ({@linkcode envHeader}), so their values never
+   * appear on a command line.
+   */
+  envOnStdin?: boolean;
+  /** The command reads /dev/null (the caller gave no stdin). */
+  nullStdin?: boolean;
+  /**
+   * The client keeps stdin open for the whole call and sends nothing on it: stdin closing means
+   * the client is gone, and the command's group is stopped (TERM, then KILL). Needs `nullStdin`.
+   */
+  lifeline?: boolean;
+  /** Write an end frame on stdout after the command (not when stdout goes to a local file). */
+  endFrame?: boolean;
+  /**
+   * The wrapper hangs up what the call left in its group itself (deferred). Off when the keeper
+   * does it (it is told when the call ended).
+   */
+  hangup?: boolean;
 }
 
 /** printf format that writes one frame: `\036Y<nonce>:` is spelled with an octal escape. */
-function frame(nonce: string, body: string): string {
+export function framePrintf(nonce: string, body: string): string {
   const prefix = framePrefix(nonce).slice(1); // without the \x1e byte
   return `printf '\\036${prefix}${body}\\n'`;
 }
 
-/** POSIX special builtins, plus `cd`-like ones that change the shell itself. */
-const SPECIAL_BUILTINS = new Set([
-  "break",
-  ":",
-  "continue",
+/**
+ * Names a POSIX shell (or bash) runs without exec'ing a program: they run in the call's subshell
+ * as they are, everything else is `exec`ed in its place.
+ */
+const BUILTINS = new Set([
   ".",
+  ":",
+  "[",
+  "alias",
+  "bg",
+  "bind",
+  "break",
+  "builtin",
+  "caller",
+  "cd",
+  "command",
+  "compgen",
+  "complete",
+  "continue",
+  "declare",
+  "dirs",
+  "disown",
+  "echo",
+  "enable",
   "eval",
   "exec",
   "exit",
   "export",
+  "false",
+  "fc",
+  "fg",
+  "getopts",
+  "hash",
+  "help",
+  "history",
+  "jobs",
+  "kill",
+  "let",
+  "local",
+  "logout",
+  "mapfile",
+  "popd",
+  "printf",
+  "pushd",
+  "pwd",
+  "read",
+  "readarray",
   "readonly",
   "return",
   "set",
   "shift",
+  "shopt",
+  "source",
+  "suspend",
+  "test",
   "times",
   "trap",
-  "unset",
-  "cd",
-  "umask",
-  "ulimit",
-  "source",
-  "alias",
-  "unalias",
-  "wait",
-  "read",
-  "command",
-  "builtin",
-  "local",
+  "true",
+  "type",
   "typeset",
-  "declare",
-  "shopt",
-  "enable",
+  "ulimit",
+  "umask",
+  "unalias",
+  "unset",
+  "wait",
 ]);
+
+/** True when `name` is (or may be) a shell builtin rather than a program to exec. */
+export function isShellBuiltin(name: string): boolean {
+  return BUILTINS.has(name) || !/^[A-Za-z0-9_./+-]+$/.test(name);
+}
+
+/**
+ * The shell text that runs `command` inside the call's subshell: a program is `exec`ed (one fork
+ * and one exec per call), a builtin runs as it is, a script runs in `sh -c`.
+ */
+export function commandText(command: readonly string[] | string): string {
+  if (typeof command === "string") return `exec sh -c ${shellQuote(command)}`;
+  const words = shellJoin(command);
+  return isShellBuiltin(command[0] ?? "") ? words : `exec ${words}`;
+}
 
 /** A shell word for a remote path; a leading `~` or `~/` means the remote home. */
 export function remotePathExpr(path: string): string {
@@ -67,42 +141,89 @@ export function remotePathExpr(path: string): string {
   return shellQuote(path);
 }
 
-/** Builds the script run by `sh -c` on the remote. */
-export function buildWrapperScript(c: RemoteCommand): string {
-  const lines: string[] = [];
-  lines.push(`${frame(c.nonce, "pid:%s")} "$$" >&2`);
-  if (c.cwd !== undefined) {
-    const d = remotePathExpr(c.cwd);
-    lines.push(
-      `cd -- ${d} 2>/dev/null || { if [ ! -e ${d} ]; then t=notfound; ` +
-        `elif [ ! -d ${d} ]; then t=notdir; else t=denied; fi; ${
-          frame(c.nonce, "cwd:%s")
-        } "$t" >&2; exit 1; }`,
-    );
-  }
-  for (const [name, value] of Object.entries(c.env ?? {})) {
-    lines.push(`${name}=${shellQuote(value)}; export ${name}`);
-  }
-  // A special builtin (`exit`, `exec`, `trap`, …) could end the wrapper before it reports, so it
-  // runs in a subshell; anything else runs directly (one fork less per call).
-  const run = typeof c.command === "string"
-    ? `sh -c ${shellQuote(c.command)}`
-    : SPECIAL_BUILTINS.has(c.command[0] ?? "")
-    ? `( ${shellJoin(c.command)} )`
-    : shellJoin(c.command);
-  lines.push(run);
-  lines.push(`s=$?`);
-  lines.push(`${frame(c.nonce, "exit:%s")} "$s" >&2`);
-  lines.push(`exit "$s"`);
-  return lines.join("\n");
+/**
+ * Enters `dir`, or reports why not (`notfound`, `notdir`, `denied`) in a `cwd` frame on fd
+ * `fd` and exits 1.
+ */
+export function cwdCheck(nonce: string, dir: string, fd: number): string {
+  const d = remotePathExpr(dir);
+  return `cd -- ${d} 2>/dev/null || { if [ ! -e ${d} ]; then t=notfound; ` +
+    `elif [ ! -d ${d} ]; then t=notdir; else t=denied; fi; ${
+      framePrintf(nonce, "cwd:%s")
+    } "$t" >&${fd}; exit 1; }`;
+}
+
+/** `NAME='value'; export NAME` lines; names are validated already. */
+export function envAssignments(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([name, value]) => `${name}=${shellQuote(value)}; export ${name}`);
+}
+
+/** The line that ends the environment block on stdin. */
+function envTerminator(nonce: string): string {
+  return `:yonder-env-${nonce}`;
 }
 
 /**
- * The remote command line for ssh. sshd hands it to the login shell (`$SHELL -c`), which must be
- * POSIX-compatible (sh, dash, bash, ksh, zsh); the wrapper uses only printf, cd, export and `$?`.
+ * The bytes the client writes first on stdin when {@linkcode RemoteCommand.envOnStdin} is set:
+ * the assignments, then a terminator line carrying the call's nonce.
  */
-export function buildRemoteCommand(c: RemoteCommand): string {
-  return buildWrapperScript(c);
+export function envHeader(nonce: string, env: Record<string, string>): Uint8Array {
+  return new TextEncoder().encode(
+    [...envAssignments(env), envTerminator(nonce), ""].join("\n"),
+  );
+}
+
+/** How long after a call's end what it left in its group gets SIGHUP. */
+export const HANGUP_DELAY_S = 0.25;
+
+/**
+ * Sends SIGHUP to process group GROUP after {@linkcode HANGUP_DELAY_S}, from a helper that holds
+ * none of the call's pipes and ignores the hangup itself.
+ */
+const DEFERRED_HANGUP =
+  `( trap '' HUP; sleep ${HANGUP_DELAY_S}; kill -HUP -GROUP ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- &`;
+
+/** The deferred hangup of process group `group` (a shell word). */
+export function deferredHangup(group: string): string {
+  return DEFERRED_HANGUP.replaceAll("GROUP", () => group);
+}
+
+/** Builds the script the remote shell runs for one call over its own channel. */
+export function buildWrapperScript(c: RemoteCommand): string {
+  const frame = (body: string) => framePrintf(c.nonce, body);
+  const lines: string[] = [];
+  lines.push(`exec 3>&2 2>/dev/null`);
+  lines.push(`${frame("pid:%s")} "$$" >&3`);
+  if (c.envOnStdin) {
+    // read takes one byte at a time from a pipe, so nothing past the terminator is consumed.
+    lines.push(
+      `yh=; while IFS= read -r yl; do [ "$yl" = ${envTerminator(c.nonce)} ] && break; yh="$yh$yl`,
+      `"; done; eval "$yh"`,
+    );
+  }
+  if (c.cwd !== undefined) lines.push(cwdCheck(c.nonce, c.cwd, 3));
+  if (c.lifeline) {
+    // The watcher ends with stdin. It is killed once the command ends; if stdin closes first, the
+    // client is gone: stop the group (the watcher ignores the TERM it sends), KILL after 2 s.
+    lines.push(
+      `exec 4<&0`,
+      `( while IFS= read -r _; do :; done <&4; trap '' TERM; kill -TERM -$$; sleep 2; kill -KILL -$$ ) & yw=$!`,
+    );
+  }
+  lines.push(
+    `( exec 2>&3 3>&-${c.lifeline ? " 4<&-" : ""}${c.nullStdin ? " </dev/null" : ""}; ${
+      commandText(c.command)
+    }\n)`,
+  );
+  lines.push(`s=$?`);
+  if (c.lifeline) lines.push(`kill -KILL $yw; wait $yw`);
+  // The call is over: what it left running in its group gets a hangup, a moment later so that a
+  // `nohup` started last has ignored it by then.
+  if (c.hangup) lines.push(deferredHangup("$$"));
+  if (c.endFrame) lines.push(frame("end"));
+  lines.push(`${frame("exit:%s")} "$s" >&3`);
+  lines.push(`exit "$s"`);
+  return lines.join("\n");
 }
 
 /**

@@ -255,15 +255,11 @@ export class SshEnvironment extends FileOpsHost implements Environment {
     if (!master || this.options.oneShot || this.options.session === false) return null;
     if (this.options.session !== "stateful") return this.#sharedPool(master);
     // A stateful session is this environment's own.
-    this.#pool ??= new SessionPool(
-      master,
-      this.target,
-      this.options,
-      this.#ctx.log,
-      1,
-      true,
-      this.target.path,
-    );
+    this.#pool ??= new SessionPool(master, this.target, this.options, this.#ctx.log, {
+      size: 1,
+      stateful: true,
+      cwd: this.target.path,
+    });
     return this.#pool;
   }
 
@@ -272,14 +268,10 @@ export class SshEnvironment extends FileOpsHost implements Environment {
     const key = `sessions:${this.options.sessions ?? DEFAULT_SESSIONS}`;
     let pool = master.shared.get(key) as SessionPool | undefined;
     if (!pool) {
-      const created = new SessionPool(
-        master,
-        this.target,
-        this.options,
-        this.#ctx.log,
-        this.options.sessions ?? DEFAULT_SESSIONS,
-        false,
-      );
+      const created = new SessionPool(master, this.target, this.options, this.#ctx.log, {
+        size: this.options.sessions ?? DEFAULT_SESSIONS,
+        stateful: false,
+      });
       master.shared.set(key, created);
       master.onClose(() => created.close());
       pool = created;

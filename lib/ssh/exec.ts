@@ -1,8 +1,14 @@
 /**
  * Runs one command over the master: a `ssh -S <socket>` client per call, the command wrapped in a
- * small POSIX sh script that reports the remote process group and the exact exit status in frames
- * on stderr. Timeout and abort share one kill path: the remote process group is killed over the
- * master (TERM, then KILL), then the local client if it still lingers.
+ * small POSIX sh script (`_remote_script.ts`) that reports the remote process group, the end of
+ * stdout and the exact exit status in frames. The call is over when those frames are in: the
+ * wrapper has hung up the command's group, and a client that lingers (a process that outlived the
+ * call still holds the remote pipes) is closed, so nothing can write into the call afterwards.
+ *
+ * Every wait is bounded: stdin feeding stops when the call ends, output is drained until the
+ * client exits (which the call's end forces), and timeout and abort share one kill path: the
+ * remote process group is killed over the master (TERM, then KILL), then the local client if it
+ * still lingers.
  *
  * @module
  */
@@ -13,14 +19,15 @@ import { SshConnectionLost, tail, UsageError, YonderError } from "../errors.ts";
 import { type Child, spawn } from "../process.ts";
 import { formatTarget, type Target } from "../target.ts";
 import { feed, OutputSink, pump } from "../_output.ts";
+import { deferred, sleep, withTimeout } from "../_async.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
+import { shellJoin } from "../quote.ts";
 import { FrameScanner, newNonce } from "./_frames.ts";
-import { buildKillScript, buildRemoteCommand } from "./_remote_script.ts";
-import { connectError, type Master, withTimeout } from "./master.ts";
+import { buildWrapperScript, envHeader } from "./_remote_script.ts";
+import { connectError, type Master } from "./master.ts";
 import { buildSshArgv, NO_MASTER_SENTINEL, type SshConnectOptions } from "./options.ts";
 
-/** How long the remote command gets between TERM and KILL. */
-export const KILL_GRACE_MS = 2000;
+export { KILL_GRACE_MS } from "../_async.ts";
 
 /** Where and how to run. */
 export interface SshExecContext {
@@ -39,8 +46,25 @@ export interface SshExecContext {
   oneShot?: boolean;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const STDERR_TAIL_BYTES = 8192;
+/** How long a client may linger after its call ended before it is closed. */
+const LINGER_MS = 250;
+
+/** What one call needs besides the caller's options. */
+interface CallPlan {
+  nonce: string;
+  /** stdin stays open (and empty) for the whole call: the wrapper's lifeline. */
+  lifeline: boolean;
+  /** The keeper watches the call and hangs up what it leaves (else the wrapper does). */
+  keeper: boolean;
+  script: string;
+  /** Environment sent first on stdin, or null. */
+  header: Uint8Array | null;
+  /** stdin of the ssh client is a pipe from this process (else a file, or nothing). */
+  pipeStdin: boolean;
+  /** The wrapper writes an end frame on stdout. */
+  endFrame: boolean;
+}
 
 interface ClientOutcome {
   status: { code: number; signal: Deno.Signal | null };
@@ -74,12 +98,37 @@ export async function sshExec(
   if (typeof command !== "string" && command.length === 0) {
     throw new UsageError("Empty command: give a program and its arguments");
   }
+  if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
   const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
   for (const name of dropped) {
     ctx.log(`env ${name} not sent: the name looks sensitive (allow it with allowEnv)`);
   }
   const nonce = newNonce();
-  const remote = buildRemoteCommand({ nonce, command, cwd: opts.cwd, env });
+  const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
+  const withEnv = Object.keys(env).length > 0;
+  // A running keeper watches the call's group and hangs up what it leaves; without one (a
+  // one-shot call's master is still coming up) the wrapper does both itself.
+  const keeper = ctx.master?.keeperReady ?? false;
+  const plan: CallPlan = {
+    nonce,
+    keeper,
+    lifeline: !userStdin && !keeper,
+    script: buildWrapperScript({
+      nonce,
+      command,
+      cwd: opts.cwd,
+      envOnStdin: withEnv,
+      nullStdin: !userStdin,
+      lifeline: !userStdin && !keeper,
+      hangup: !keeper,
+      endFrame: opts.stdoutFile === undefined,
+    }),
+    header: withEnv ? envHeader(nonce, env) : null,
+    // stdin carries the environment block, the caller's stdin, or (held open) the lifeline; a
+    // local stdin file goes to ssh directly, unless the environment must come first.
+    pipeStdin: withEnv || opts.stdin !== undefined || (!userStdin && !keeper),
+    endFrame: opts.stdoutFile === undefined,
+  };
   if (opts.signal?.aborted) return abortedBeforeStart(started);
   const replayable = !(opts.stdin instanceof ReadableStream);
   for (let attempt = 1;; attempt++) {
@@ -89,7 +138,7 @@ export async function sshExec(
     const release = master ? await master.channels.acquire() : () => {};
     let outcome: ClientOutcome;
     try {
-      outcome = await runClient(ctx, nonce, remote, opts, mayCarry);
+      outcome = await runClient(ctx, plan, opts, mayCarry);
     } finally {
       release();
     }
@@ -109,41 +158,89 @@ export async function sshExec(
   }
 }
 
+async function startClient(
+  ctx: SshExecContext,
+  plan: CallPlan,
+  opts: ExecOptions,
+  mayCarry: boolean,
+): Promise<{ child: Child; carried: boolean }> {
+  const files = {
+    ...(opts.stdinFile !== undefined && !plan.pipeStdin ? { stdinFile: opts.stdinFile } : {}),
+    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+  };
+  const hasStdin = plan.pipeStdin || opts.stdinFile !== undefined;
+  const carried = mayCarry ? await ctx.master!.startCarrying(plan.script, hasStdin, files) : null;
+  if (carried) return { child: carried, carried: true };
+  if (mayCarry) await ctx.master!.ensure();
+  const args = ctx.master
+    ? buildSshArgv(ctx.target, ctx.options, {
+      kind: "client",
+      controlPath: ctx.master.controlPath,
+      command: plan.script,
+      stdin: hasStdin,
+    })
+    : buildSshArgv(ctx.target, ctx.options, {
+      kind: "direct",
+      command: plan.script,
+      stdin: hasStdin,
+    });
+  const child = spawn(ctx.options.sshPath ?? "ssh", {
+    args,
+    stdin: plan.pipeStdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...files,
+    // Not detached: a new session costs a fork instead of a spawn (about 3 ms here). A terminal
+    // Ctrl-C that reaches this client only closes its channel; the remote lifeline and the kill
+    // path still stop the remote group.
+  });
+  return { child, carried: false };
+}
+
+/**
+ * Feeds the client's stdin: the environment block, then the caller's stdin; without one, stdin
+ * stays open (and empty) until the call ends when the wrapper's lifeline watches it. Ends when
+ * `ended` aborts, whatever the source does.
+ */
+async function feedClient(
+  child: Child,
+  plan: CallPlan,
+  opts: ExecOptions,
+  ended: AbortSignal,
+): Promise<void> {
+  const stdin = child.stdin;
+  if (!stdin) return;
+  if (plan.header) {
+    const writer = stdin.getWriter();
+    const stop = () => writer.abort().catch(() => {});
+    ended.addEventListener("abort", stop, { once: true });
+    try {
+      await writer.write(plan.header);
+      writer.releaseLock();
+    } catch {
+      return;
+    } finally {
+      ended.removeEventListener("abort", stop);
+    }
+  }
+  if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
+  if (opts.stdinFile !== undefined) {
+    const file = await Deno.open(opts.stdinFile);
+    return await feed(stdin, file.readable, ended);
+  }
+  if (plan.lifeline && !ended.aborted) {
+    await new Promise<void>((r) => ended.addEventListener("abort", () => r(), { once: true }));
+  }
+  await stdin.close().catch(() => {});
+}
+
 async function runClient(
   ctx: SshExecContext,
-  nonce: string,
-  remote: string,
+  plan: CallPlan,
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<ClientOutcome> {
-  const hasStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
-  const files = {
-    ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
-    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
-  };
-  let child = mayCarry ? await ctx.master!.startCarrying(remote, hasStdin, files) : null;
-  const carried = child !== null;
-  if (!child) {
-    if (mayCarry) await ctx.master!.ensure();
-    const args = ctx.master
-      ? buildSshArgv(ctx.target, ctx.options, {
-        kind: "client",
-        controlPath: ctx.master.controlPath,
-        command: remote,
-        stdin: hasStdin,
-      })
-      : buildSshArgv(ctx.target, ctx.options, { kind: "direct", command: remote, stdin: hasStdin });
-    child = spawn(ctx.options.sshPath ?? "ssh", {
-      args,
-      stdin: hasStdin ? "piped" : "null",
-      stdout: "piped",
-      stderr: "piped",
-      ...files,
-      // Not detached: a new session costs a fork instead of a spawn (about 3 ms here). A terminal
-      // Ctrl-C that reaches this client only closes its channel; the kill path still stops the
-      // remote group through the master, which is detached.
-    });
-  }
+  const { child, carried } = await startClient(ctx, plan, opts, mayCarry);
   const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
   const stdout = new OutputSink(cap);
   const stderr = new OutputSink(cap);
@@ -160,43 +257,87 @@ async function runClient(
     carried,
     generation: ctx.master?.starts ?? 0,
   };
-  let pgidSeen: () => void = () => {};
-  const pgidKnown = new Promise<void>((r) => (pgidSeen = r));
-  const scanner = new FrameScanner(nonce, (chunk) => {
+  const pgidKnown = deferred();
+  const exitSeen = deferred();
+  const endSeen = deferred();
+  const master = ctx.master;
+  const errScanner = new FrameScanner(plan.nonce, (chunk) => {
     stderr.push(chunk);
     opts.onStderr?.(chunk);
     errTail = keepTail(errTail, chunk);
   }, (kind, value) => {
     if (kind === "pid") {
       o.pgid = Number(value);
-      pgidSeen();
-    } else if (kind === "exit") o.exit = Number(value);
-    else if (kind === "cwd") o.cwd = value;
+      master?.watchGroup(o.pgid);
+      pgidKnown.resolve();
+    } else if (kind === "exit") {
+      o.exit = Number(value);
+      exitSeen.resolve();
+    } else if (kind === "cwd") o.cwd = value;
   });
-  const feeding = opts.stdin !== undefined && child.stdin
-    ? feed(child.stdin, opts.stdin)
-    : Promise.resolve();
+  const outScanner = new FrameScanner(plan.nonce, (chunk) => {
+    stdout.push(chunk);
+    opts.onStdout?.(chunk);
+  }, (kind) => {
+    if (kind === "end") endSeen.resolve();
+  });
+  const ended = new AbortController();
+  const drained = new AbortController();
+  const feeding = feedClient(child, plan, opts, ended.signal).catch(() => {});
   const pumping = Promise.all([
-    pump(child.stdout, (c) => {
-      stdout.push(c);
-      opts.onStdout?.(c);
-    }),
-    pump(child.stderr, (c) => scanner.push(c)).then(() => scanner.end()),
+    pump(child.stdout, (c) => outScanner.push(c), drained.signal).then(() => outScanner.end()),
+    pump(child.stderr, (c) => errScanner.push(c), drained.signal).then(() => errScanner.end()),
   ]);
-
-  const killPath = armKillPath(opts, (why) => {
+  const stopped = deferred();
+  const killPath = armKillPath(opts, async (why) => {
+    if (o.exit !== null) return; // The command ended on its own already.
     o.killedBy = why;
     ctx.log(`${why}: stopping the remote command`);
-    return killRemote(ctx, child, o, pgidKnown);
+    await killRemote(ctx, child, o, pgidKnown.promise, carried);
+    stopped.resolve();
   });
+  const exited = child.status;
+  let status: ClientOutcome["status"] | null = null;
+  exited.then((s) => (status = s));
   try {
-    o.status = await child.status;
-    ctx.log(`ssh exited (code ${o.status.code})`);
+    const framesIn = Promise.all([exitSeen.promise, plan.endFrame ? endSeen.promise : null]);
+    await Promise.race([
+      exited,
+      framesIn,
+      stopped.promise,
+      pumping.then(() => new Promise(() => {})),
+    ]);
+    if (carried) {
+      // The call was the master's own session: the master stays (its keeper and later calls
+      // use it) and so do its pipes, which carry nothing of this call after its frames.
+    } else if (await withTimeout(exited, LINGER_MS) === null) {
+      // The call is over, but something it left (setsid, nohup) still holds the remote pipes:
+      // close the channel so it cannot write into anything.
+      ctx.log("the call ended but its channel stays open; closing it");
+      child.kill("SIGTERM");
+      if (await withTimeout(exited, 2000) === null) child.kill("SIGKILL");
+      await exited;
+    }
+    if (status === null || carried) drained.abort();
     await pumping;
+    o.status = status ?? { code: -1, signal: null };
+    ctx.log(status ? `ssh exited (code ${o.status.code})` : "call done; the master stays");
+    ended.abort();
     await feeding;
     await killPath.done();
+  } catch (e) {
+    // A callback of the caller threw: nothing reads the output any more, so stop the command.
+    if (o.exit === null && o.pgid !== null && master) await master.killGroup(o.pgid);
+    if (!carried) child.kill("SIGKILL");
+    throw e;
   } finally {
+    ended.abort();
+    drained.abort();
     killPath.disarm();
+    if (o.pgid !== null) {
+      if (plan.keeper) master?.endedGroup(o.pgid);
+      else master?.unwatchGroup(o.pgid);
+    }
   }
   o.stderrTail = new TextDecoder().decode(errTail);
   return o;
@@ -211,36 +352,33 @@ function keepTail(prev: Uint8Array, chunk: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The one kill path: kill the remote process group over the master, then the local client. */
+/**
+ * The one kill path: kill the remote process group over the master, then the local client. A
+ * command whose group is not known yet has not started (or only just): closing the client is
+ * enough then, and the remote lifeline stops anything that did start.
+ */
 async function killRemote(
   ctx: SshExecContext,
   child: Child,
   o: ClientOutcome,
   pgidKnown: Promise<void>,
+  carried: boolean,
 ): Promise<void> {
   const exited = child.status.then(() => {});
-  if (o.pgid === null) await withTimeout(Promise.race([pgidKnown, exited]), 2000);
-  if (o.pgid !== null && o.exit === null) {
-    const script = buildKillScript(o.pgid, KILL_GRACE_MS);
-    const release = ctx.master ? await ctx.master.killChannels.acquire() : () => {};
-    try {
-      const args = ctx.master
-        ? buildSshArgv(ctx.target, ctx.options, {
-          kind: "client",
-          controlPath: ctx.master.controlPath,
-          command: script,
-          stdin: false,
-        })
-        : buildSshArgv(ctx.target, ctx.options, { kind: "direct", command: script, stdin: false });
-      const killer = spawn(ctx.options.sshPath ?? "ssh", { args });
-      const done = await withTimeout(killer.status, KILL_GRACE_MS + 5000);
-      if (!done) killer.kill("SIGKILL");
-      ctx.log(`remote process group ${o.pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
-    } finally {
-      release();
-    }
+  if (o.pgid === null && ctx.master?.alive) {
+    await withTimeout(Promise.race([pgidKnown, exited]), 250);
   }
-  if (await withTimeout(exited, 3000) === null) {
+  if (o.pgid !== null && o.exit === null && ctx.master) {
+    await ctx.master.killGroup(o.pgid);
+  } else if (o.pgid !== null && o.exit === null) {
+    ctx.log(`no master: closing the connection of process group ${o.pgid}`);
+  }
+  if (o.pgid !== null && carried) return; // The group is gone; the master stays.
+  // The group is gone (or never started): the client exits unless something that left the group
+  // holds the remote pipes; closing the client closes the channel.
+  if (o.pgid !== null && await withTimeout(exited, LINGER_MS) !== null) return;
+  child.kill("SIGTERM");
+  if (await withTimeout(exited, 1000) === null) {
     ctx.log("local ssh client still running; killing it");
     child.kill("SIGKILL");
   }
@@ -261,12 +399,13 @@ async function interpret(
     truncated: o.stdout.truncated || o.stderr.truncated,
     durationMs: performance.now() - started,
   });
+  if (o.cwd !== null) throw cwdError(o.cwd, opts.cwd ?? "", formatTarget(ctx.target));
+  // Stopped by the kill path (which fires only while no status was in).
   if (o.killedBy) {
     const { code, signal } = stoppedStatus(o.killedBy);
     return result(code, signal, o.killedBy === "timeout");
   }
   if (o.exit !== null) return result(o.exit, null, false);
-  if (o.cwd !== null) throw cwdError(o.cwd, opts.cwd ?? "", formatTarget(ctx.target));
   const text = o.stderrTail;
   const host = formatTarget(ctx.target);
   const master = ctx.master;

@@ -13,6 +13,9 @@ import { formatTarget, sshDestination, type Target } from "../target.ts";
 import type { Logger } from "../environment.ts";
 import { ControlDir } from "./_control_dir.ts";
 import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
+import { KILL_GRACE_MS, withTimeout } from "../_async.ts";
+import { Keeper } from "./keeper.ts";
+import { buildKillScript } from "./_remote_script.ts";
 
 /** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
 export const DEFAULT_MAX_CHANNELS = 8;
@@ -237,6 +240,7 @@ export class Master {
   /** Things every holder of this master shares (the stateless session pool). */
   readonly shared: Map<string, unknown> = new Map();
   #onClose: (() => Promise<void>)[] = [];
+  #keeper: Keeper | null = null;
 
   /** Runs `fn` when the master closes, before it stops (e.g. to end its sessions). */
   onClose(fn: () => Promise<void>): void {
@@ -470,8 +474,88 @@ export class Master {
     } finally {
       changes?.close();
     }
-    if (this.#child === child && !exited) this.#alive = true;
+    if (this.#child === child && !exited) {
+      this.#alive = true;
+      this.#startKeeper();
+    }
     this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);
+  }
+
+  /** Starts the keeper (the remote lifeline) of the master that just came up. */
+  #startKeeper(): void {
+    if (Deno.build.os === "windows" || this.options.lifeline === false) return;
+    try {
+      const keeper = Keeper.start(this.target, this.options, this.#controlPath, this.#log);
+      this.#keeper = keeper;
+      keeper.ready().then((ok) => {
+        if (ok) {
+          this.#log(
+            `keeper ready${keeper.timed ? "" : " (no bash: a dropped link is not noticed)"}`,
+          );
+        } else this.#log("keeper could not start: no remote lifeline on this master");
+      });
+    } catch (e) {
+      this.#log(`keeper could not start: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  /** Has the keeper stop group `pgid` if this process or its connection goes away. */
+  watchGroup(pgid: number): void {
+    this.#keeper?.watchGroup(pgid);
+  }
+
+  /**
+   * Has the keeper stop session shell `pid`, the groups of its calls and its relays if this
+   * process or its connection goes away (or the relays if the shell dies).
+   */
+  watchSession(pid: number): void {
+    this.#keeper?.watchSession(pid);
+  }
+
+  /** True when the keeper runs: it then watches calls and hangs up what they leave. */
+  get keeperReady(): boolean {
+    return this.#keeper?.isReady ?? false;
+  }
+
+  /**
+   * The call in group `pgid` ended: the keeper forgets it and hangs up what it left in its group
+   * (after a moment, so that a `nohup` started last has ignored the hangup by then).
+   */
+  endedGroup(pgid: number): void {
+    this.#keeper?.ended(pgid);
+  }
+
+  /** Forgets a group or session watched with {@linkcode watchGroup} / {@linkcode watchSession}. */
+  unwatchGroup(id: number): void {
+    this.#keeper?.unwatch(id);
+  }
+
+  /**
+   * Stops remote process group `pgid`: TERM, then KILL after the grace period. The keeper does it
+   * when it runs; otherwise a kill command goes over a channel of its own.
+   */
+  async killGroup(pgid: number): Promise<void> {
+    const keeper = this.#keeper;
+    if (keeper?.alive && await keeper.kill(pgid)) {
+      this.#log(`remote process group ${pgid} stopped`);
+      return;
+    }
+    const release = await this.killChannels.acquire();
+    try {
+      const killer = spawn(this.options.sshPath ?? "ssh", {
+        args: buildSshArgv(this.target, this.options, {
+          kind: "client",
+          controlPath: this.#controlPath,
+          command: buildKillScript(pgid, KILL_GRACE_MS),
+          stdin: false,
+        }),
+      });
+      const done = await withTimeout(killer.status, KILL_GRACE_MS + 5000);
+      if (!done) killer.kill("SIGKILL");
+      this.#log(`remote process group ${pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
+    } finally {
+      release();
+    }
   }
 
   #control(request: "check" | "exit"): Child {
@@ -490,6 +574,8 @@ export class Master {
     for (const fn of this.#onClose.splice(0)) await fn().catch(() => {});
     this.#closed = true;
     await this.#starting?.catch(() => {});
+    await this.#keeper?.close();
+    this.#keeper = null;
     for (const other of this.#children) {
       if (other === this.#child) continue;
       other.ref();
@@ -518,21 +604,6 @@ export class Master {
     }
     await Deno.remove(this.#controlPath).catch(() => {});
     await Deno.remove(this.#logFile).catch(() => {});
-  }
-}
-
-/** Resolves to the promise's value, or to null after `ms`. */
-export async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<null>((r) => {
-        timer = setTimeout(() => r(null), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -41,6 +41,11 @@ export interface SshConnectOptions {
   sshPath?: string;
   /** Pass `-v` to ssh (its debug lines go to the master's log file). */
   sshVerbose?: boolean;
+  /**
+   * Run the remote lifeline (the keeper) on each master, which stops the remote commands of this
+   * process if it or its connection goes away; default true.
+   */
+  lifeline?: boolean;
 }
 
 /** Default seconds for ConnectTimeout. */

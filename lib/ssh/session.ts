@@ -3,12 +3,21 @@
  * takes framed requests on its stdin. A call then costs a write and a few forks on the remote
  * instead of a new ssh process and channel.
  *
- * Each request runs the command in a child with its own process group (bash job control, else
- * `setsid`, else `perl setpgrp`), with `</dev/null` as stdin, so `exit`, `exec`, `kill -9 $$` or
- * `exec >&-` in the command end only that child. The session shell reports the child's process
- * group and exit status in frames carrying a fresh 128-bit nonce per call, on stderr, and ends the
- * call's stdout with an end frame. cwd and env travel inside the request over the channel (set by
- * `cd` and `export` in the child), never on a command line.
+ * The session shell is bash (4.4 or later: job control and process substitutions with `$!`);
+ * where there is none, exec uses a channel per call instead. Each call:
+ * - gets fresh pipes: two relays (`cat`, started as process substitutions) carry its stdout and
+ *   stderr to the session's own, and are killed when the next call starts, so a process that
+ *   outlives its call (`setsid`, `nohup`) can never write into a later call; whatever such a
+ *   process writes before that is dropped, because each call's output starts with a start frame
+ *   written after the last call's relays are gone;
+ * - runs in a child that leads its own process group, with `</dev/null` as stdin, so `exit`,
+ *   `exec`, `kill -9 $$` or `exec >&-` in the command end only that child;
+ * - ends when that child exits: the exit status and the end of stdout go through the relays,
+ *   after everything the command wrote, and what the call left in its group gets SIGHUP a quarter
+ *   second later (background jobs end, as on a closed terminal).
+ *
+ * Frames carry a fresh 128-bit nonce per call. cwd and env travel inside the request over the
+ * channel (set by `cd` and `export` in the child), never on a command line.
  *
  * @module
  */
@@ -17,14 +26,20 @@ import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import { filterEnv } from "../env_filter.ts";
 import { SshConnectionLost, UsageError, YonderError } from "../errors.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
+import { deferred, withTimeout } from "../_async.ts";
 import { type Child, spawn } from "../process.ts";
 import { shellJoin, shellQuote } from "../quote.ts";
 import { formatTarget, type Target } from "../target.ts";
 import { OutputSink } from "../_output.ts";
 import { framePrefix, FrameScanner, newNonce } from "./_frames.ts";
-import { buildKillScript, remotePathExpr } from "./_remote_script.ts";
-import { KILL_GRACE_MS } from "./exec.ts";
-import { type Master, withTimeout } from "./master.ts";
+import {
+  commandText,
+  cwdCheck,
+  deferredHangup,
+  envAssignments,
+  remotePathExpr,
+} from "./_remote_script.ts";
+import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
 const encoder = new TextEncoder();
@@ -34,156 +49,137 @@ class NoFreeChannel extends Error {
   override readonly name = "NoFreeChannel";
 }
 
-/** How the remote shell gives each command its own process group. */
-export type GroupMethod = "jobs" | "setsid" | "perl" | "none";
-
-/** The remote command that becomes the session shell: bash if present (job control), else sh. */
+/** The remote command that becomes the session shell: bash if present, else sh (which declines). */
 export const SESSION_BOOT =
   "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc; else exec sh; fi";
 
-/** The first request: pick the process-group method, make the state dir, say ready. */
-export function setupScript(nonce: string, stateful: boolean, cwd?: string): string {
+/** Rounds a relay serves before it is replaced (its argument list: the FIFO, repeated). */
+const RELAY_ROUNDS = 1000;
+
+/**
+ * The first request: check the shell, make the relays, define the call functions, say ready
+ * (`ok PID fifo` or `ok PID procsub`, or `no WHY`). The session's own stderr moves to fd 7 and
+ * fd 2 becomes /dev/null, so no message of the shell (a job's "Killed") reaches a call's output.
+ *
+ * Relays, where there is a /proc (Linux): two long-lived `cat`s (under the name `yonder-relay`,
+ * so a `pkill cat` spares them) read a FIFO each, one round per call, the FIFO listed over and over
+ * in their arguments: a round ends when every writer closed the FIFO. When the command has ended,
+ * the session makes sure both relays hold the FIFO (their fd 3 is open: their open returned),
+ * closes its own ends and waits until both are back to opening them (fd 3 closed: everything of
+ * the call has been copied), then writes the exit status and the end of stdout itself. A relay still in its round after 50 ms means something the call left holds the
+ * FIFO open: relays and FIFOs are replaced (that process keeps a FIFO nobody reads; its writes
+ * fail). The wait polls /proc with a timed read on a private FIFO as a sleep without a fork.
+ *
+ * Without /proc, relays are process substitutions made for each call (bash 4.4: `$!`), killed
+ * when the next call begins, which first writes start frames: what came before them on the
+ * session's streams came after the last call's end, and is dropped.
+ *
+ * The relays run in the session shell's process group, which the keeper ends if this shell dies.
+ */
+export function setupScript(
+  nonce: string,
+  stateful: boolean,
+  cwd?: string,
+  relays: "auto" | "procsub" = "auto",
+): string {
   const f = framePrefix(nonce).slice(1);
+  const ready = (what: string) => `printf '\\036${f}ready:${what}\\n'`;
+  const frame = (kind: string) => `printf '\\036Y%s:${kind}\\n'`;
   return [
     cwd !== undefined ? `cd -- ${remotePathExpr(cwd)} 2>/dev/null` : `:`,
-    `set -m 2>/dev/null`,
-    `case $- in *m*) yk=jobs ;; *) set +m 2>/dev/null; if command -v setsid >/dev/null 2>&1; then yk=setsid; elif command -v perl >/dev/null 2>&1; then yk=perl; else yk=none; fi ;; esac`,
-    stateful
-      ? `YS=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.XXXXXX") || exit 1; export YS; trap 'rm -rf "$YS"' EXIT`
-      : `:`,
-    // Ends a call: "yd NONCE STATUS" writes the exit frame on stderr and the end frame on stdout.
-    // A function keeps each request short: bash reads its script from a pipe a byte at a time.
-    `yd() { printf '\\036Y%s:exit:%s\\n' "$1" "$2" >&2; printf '\\036Y%s:end\\n' "$1"; }`,
-    `printf '\\036${f}ready:%s %s\\n' "$yk" "$$" >&2`,
+    `exec 7>&2 2>/dev/null`,
+    `set -m; trap '' PIPE`,
+    `case $-:$BASH_VERSION in *m*:[4-9].*) ;; *) ${
+      ready("no %s")
+    } "\${BASH_VERSION:-sh}" >&7; exit 0;; esac`,
+    `YD=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.XXXXXX") || { ${ready("no mktemp")} >&7; exit 0; }`,
+    stateful ? `YS=$YD; export YS` : `YS=`,
+    `yo=; ye=; yn=0`,
+    `trap '[ -z "$yo" ] || kill -KILL $yo $ye; rm -rf "$YD"' EXIT`,
+    `if [ ${relays} = auto ] && [ -r /proc/$$/stat ] && mkfifo "$YD/z" && exec 8<>"$YD/z" && ` +
+    `ln -s "$(command -v cat)" "$YD/yonder-relay"; then YM=fifo`,
+    // yl PID: is relay PID ours and alive (not reaped with its pid reused, not a zombie)?
+    `yl() { local s p; read -r _ _ s p _ < /proc/$1/stat && [ "$p" = "$$" ] && [ "$s" != Z ]; }`,
+    // ym: new FIFOs and relays (the old FIFOs go: whatever still holds one cannot reach us).
+    `ym() { [ -z "$yo" ] || { kill -KILL $yo $ye; wait $yo $ye; }; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
+    `yn=$((yn+1)); mkfifo "$YD/o$yn" "$YD/e$yn" || return 1; local i a=() b=(); ` +
+    `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=$YD/o$yn; b[i]=$YD/e$yn; done; yr=0; set +m; ` +
+    `"$YD/yonder-relay" "\${a[@]}" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
+    `"$YD/yonder-relay" "\${b[@]}" >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
+    // yq NONCE: begin a call: live relays with rounds left, then open the FIFOs (they wait).
+    `yq() { if [ $yr -ge ${RELAY_ROUNDS} ] || ! yl $yo || ! yl $ye; then ym; fi; yr=$((yr+1)); ` +
+    `exec 5>"$YD/o$yn" 6>"$YD/e$yn"; }`,
+    // yd NONCE PGID STATUS: end a call: close the FIFOs, wait until both rounds ended (all the
+    // call's output is out), then its status and the end of its stdout.
+    // A relay's fd 3 shows up once its open of the FIFO returned: only then does closing ours
+    // mean it will read all the call wrote before its end of file.
+    `yd() { local n=0; yh "$2"; while ! { [ -e /proc/$yo/fd/3 ] && [ -e /proc/$ye/fd/3 ]; }; do ` +
+    `n=$((n+1)); if [ $n -gt 250 ] && ! { yl $yo && yl $ye; }; then break; fi; read -t 0.0002 -u 8; done; ` +
+    // The relays finish within microseconds: check without sleeping first, then sleep between.
+    `exec 5>&- 6>&-; n=0; while [ -e /proc/$yo/fd/3 ] || [ -e /proc/$ye/fd/3 ]; do ` +
+    `n=$((n+1)); if [ $n -gt 400 ]; then ym; break; elif [ $n -gt 150 ]; then read -t 0.0002 -u 8; fi; done; ` +
+    `${frame("exit:%s")} "$1" "$3" >&7; ${frame("end")} "$1"; }`,
+    `ym || { ${ready("no fifo")} >&7; exit 0; }`,
+    `else`,
+    `case $BASH_VERSION in [5-9].*|4.[4-9]*) ;; *) ${
+      ready("no %s")
+    } "$BASH_VERSION" >&7; exit 0;; esac`,
+    `YM=procsub`,
+    // yq NONCE: begin a call: the last call's relays go (with whatever they still carry: that
+    // came after its end), the start frames, fresh relays.
+    `yq() { if [ -n "$yo" ]; then kill -KILL $yo $ye; wait $yo $ye; fi; exec 5>&- 6>&-; ` +
+    `${frame("start")} "$1"; ${frame("start")} "$1" >&7; ` +
+    `exec 5> >(exec cat); yo=$!; exec 6> >(exec cat >&7 5>&-); ye=$!; }`,
+    // yd NONCE PGID STATUS: end a call: its status and the end of its stdout through the relays,
+    // after all its output (straight out if a relay is gone).
+    `yd() { yh "$2"; { ${frame("exit:%s")} "$1" "$3" >&6 && ${frame("end")} "$1" >&5; } || ` +
+    `{ ${frame("exit:%s")} "$1" "$3" >&7; ${frame("end")} "$1"; }; }`,
+    `fi`,
+    // yh PGID: the deferred hangup, if the call left something in its group.
+    `yh() { if kill -0 -"$1"; then ${deferredHangup('"$1"')} fi; }`,
+    `${ready("ok %s %s")} "$$" "$YM" >&7`,
     ``,
   ].join("\n");
 }
 
-/** Names a POSIX shell runs without exec'ing a program (so `exec NAME` would fail or differ). */
-const BUILTINS = new Set([
-  ".",
-  ":",
-  "[",
-  "alias",
-  "bg",
-  "break",
-  "cd",
-  "command",
-  "continue",
-  "echo",
-  "eval",
-  "exec",
-  "exit",
-  "export",
-  "false",
-  "fc",
-  "fg",
-  "getopts",
-  "hash",
-  "jobs",
-  "kill",
-  "local",
-  "printf",
-  "pwd",
-  "read",
-  "readonly",
-  "return",
-  "set",
-  "shift",
-  "test",
-  "times",
-  "trap",
-  "true",
-  "type",
-  "ulimit",
-  "umask",
-  "unalias",
-  "unset",
-  "wait",
-  "source",
-  "builtin",
-  "declare",
-  "typeset",
-  "let",
-  "shopt",
-  "enable",
-  "history",
-  "logout",
-  "mapfile",
-  "readarray",
-  "dirs",
-  "popd",
-  "pushd",
-  "disown",
-  "suspend",
-  "compgen",
-  "complete",
-  "caller",
-  "help",
-  "bind",
-]);
-
-/** True when `name` is (or may be) a shell builtin rather than a program to exec. */
-export function isBuiltin(name: string): boolean {
-  return BUILTINS.has(name) || !/^[A-Za-z0-9_./+-]+$/.test(name);
-}
-
 /** What one request runs. */
 export interface SessionRequest {
+  /** Nonce of the call. */
   nonce: string;
+  /** argv or a script. */
   command: readonly string[] | string;
+  /** Working directory. */
   cwd?: string | undefined;
+  /** Variables to export. */
   env: Record<string, string>;
-  method: GroupMethod;
+  /** The session keeps cwd and exports across calls. */
   stateful: boolean;
 }
 
 /** The shell text of one request, written to the session's stdin. */
 export function requestScript(r: SessionRequest): string {
-  const f = framePrefix(r.nonce).slice(1);
-  const frame = (body: string) => `printf '\\036${f}${body}\\n'`;
   const inner: string[] = [];
-  if (r.cwd !== undefined) {
-    const d = remotePathExpr(r.cwd);
-    inner.push(
-      `cd -- ${d} 2>/dev/null || { if [ ! -e ${d} ]; then t=notfound; elif [ ! -d ${d} ]; then t=notdir; else t=denied; fi; ${
-        frame("cwd:%s")
-      } "$t" >&2; exit 1; }`,
-    );
-  }
-  for (const [name, value] of Object.entries(r.env)) {
-    inner.push(`${name}=${shellQuote(value)}; export ${name}`);
-  }
-  const script = typeof r.command === "string" ? r.command : shellJoin(r.command);
-  const launch = {
-    jobs: `exec`,
-    setsid: `exec setsid`,
-    perl: `exec perl -e 'setpgrp(0,0); exec {$ARGV[0]} @ARGV or exit 127'`,
-    none: `exec`,
-  }[r.method];
-  if (!r.stateful && typeof r.command !== "string" && !isBuiltin(r.command[0] ?? "")) {
-    // An argv whose program is not a shell builtin replaces the child directly: one fork and one
-    // exec per call, the fast path.
-    inner.push(`${launch} ${script}`);
+  if (r.cwd !== undefined) inner.push(cwdCheck(r.nonce, r.cwd, 2));
+  inner.push(...envAssignments(r.env));
+  if (!r.stateful) {
+    inner.push(commandText(r.command));
   } else {
-    // Scripts and builtins run in their own sh, so `$$`, `exit` and `exec` are theirs, as on the
-    // channel path. A stateful call saves its cwd and exports when its shell exits.
-    const body = r.stateful
-      ? `trap 'pwd >"$YS/cwd"; export -p >"$YS/env"' EXIT; eval "$1"`
-      : `eval "$1"`;
-    inner.push(`${launch} sh -c ${shellQuote(body)} sh ${shellQuote(script)}`);
+    // A stateful call runs in its own sh, which saves its cwd and exports when it exits.
+    const script = typeof r.command === "string" ? r.command : shellJoin(r.command);
+    const body = `trap 'pwd >"$YS/cwd"; export -p >"$YS/env"' EXIT; eval "$1"`;
+    inner.push(`exec sh -c ${shellQuote(body)} sh ${shellQuote(script)}`);
   }
-  // No frame for the group: the kill path finds it as the session shell's only child, which
-  // saves a packet per call.
-  const run = `( ${inner.join("\n")}\n) </dev/null & { wait "$!"; } 2>/dev/null;`;
+  const f = framePrefix(r.nonce).slice(1);
+  const run = `yq ${r.nonce}; ( ${inner.join("\n")}\n) </dev/null >&5 2>&6 5>&- 6>&- 7>&- 8>&- & ` +
+    `yc=$!; printf '\\036${f}pid:%s\\n' $yc >&7; wait $yc;`;
   const lines = r.stateful
     ? [
       `${run} ys=$?`,
-      `if [ -s "$YS/cwd" ]; then cd -- "$(cat "$YS/cwd")" 2>/dev/null; . "$YS/env" 2>/dev/null; rm -f "$YS/cwd" "$YS/env"; fi`,
-      `yd ${r.nonce} "$ys"`,
+      `if [ -s "$YS/cwd" ]; then cd -- "$(cat "$YS/cwd")"; . "$YS/env"; rm -f "$YS/cwd" "$YS/env"; fi`,
+      `yd ${r.nonce} $yc "$ys"`,
       ``,
     ]
-    : [`${run} yd ${r.nonce} $?`, ``];
+    : [`${run} yd ${r.nonce} $yc $?`, ``];
   return lines.join("\n");
 }
 
@@ -192,21 +188,23 @@ interface Call {
   stderr: OutputSink;
   out: FrameScanner;
   err: FrameScanner;
+  outStarted: boolean;
+  errStarted: boolean;
   outDone: boolean;
   errDone: boolean;
   exit: number | null;
   cwd: string | null;
-  opts: ExecOptions;
-  done: () => void;
+  pgid: number | null;
+  pgidKnown: Promise<void>;
   finished: Promise<void>;
 }
 
 /** One long-lived remote shell. Calls on it run one at a time. */
 export class Session {
+  /** The session keeps cwd and exports across calls. */
   readonly stateful: boolean;
   #master: Master;
   #target: Target;
-  #options: SshConnectOptions;
   #log: Logger;
   #child: Child;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -215,16 +213,16 @@ export class Session {
   #alive = true;
   #exited: Promise<void>;
   #pumps: Promise<unknown>;
-  /** The process-group method the remote supports. */
-  method: GroupMethod = "none";
   /** The master's start count when this session started. */
   readonly generation: number;
   #shellPid = 0;
+  /** Calls begin with start frames (per-call relays): what comes before them is dropped. */
+  #startFrames = false;
+  #endCall: (() => void) | null = null;
 
   private constructor(
     master: Master,
     target: Target,
-    options: SshConnectOptions,
     log: Logger,
     child: Child,
     release: () => void,
@@ -232,7 +230,6 @@ export class Session {
   ) {
     this.#master = master;
     this.#target = target;
-    this.#options = options;
     this.#log = log;
     this.#child = child;
     this.#release = release;
@@ -241,13 +238,14 @@ export class Session {
     this.#writer = child.stdin!.getWriter();
     this.#exited = child.status.then(() => {
       this.#alive = false;
+      this.#endCall?.();
     });
     this.#pumps = Promise.all([
       this.#pump(child.stdout!, "out"),
       this.#pump(child.stderr!, "err"),
     ]).finally(() => {
       this.#alive = false;
-      this.#call?.done();
+      this.#endCall?.();
     });
   }
 
@@ -265,13 +263,12 @@ export class Session {
     target: Target,
     options: SshConnectOptions,
     log: Logger,
-    stateful: boolean,
-    cwd?: string,
+    how: { stateful: boolean; cwd?: string | undefined },
   ): Promise<Session> {
     // A stateless session only starts on a channel that is free now: sessions hold their channel
     // for good, and waiting here could starve the channel path of every environment on this
     // master. A stateful one was asked for explicitly, so it waits its turn.
-    const release = stateful ? await master.channels.acquire() : master.channels.tryAcquire();
+    const release = how.stateful ? await master.channels.acquire() : master.channels.tryAcquire();
     if (!release) throw new NoFreeChannel();
     let child: Child;
     try {
@@ -290,29 +287,37 @@ export class Session {
       release();
       throw e;
     }
-    const session = new Session(master, target, options, log, child, release, stateful);
+    const session = new Session(master, target, log, child, release, how.stateful);
     const nonce = newNonce();
-    let method: string | null = null;
-    const ready = session.#begin(nonce, {}, (kind, value) => {
-      if (kind === "ready") method = value;
-    }, true);
-    await session.#write(setupScript(nonce, stateful, cwd));
-    await withTimeout(Promise.race([ready, session.#exited]), 15000);
-    if (method === null) {
-      const text = new TextDecoder().decode(session.#call?.stderr.bytes() ?? new Uint8Array(0));
+    let ready: string | null = null;
+    const call = session.#begin(nonce, {}, true);
+    const readySeen = deferred();
+    call.err = new FrameScanner(nonce, (c) => call.stderr.push(c), (kind, value) => {
+      if (kind === "ready") {
+        ready = value;
+        readySeen.resolve();
+      }
+    });
+    await session.#write(setupScript(nonce, how.stateful, how.cwd)).catch(() => {});
+    await withTimeout(Promise.race([readySeen.promise, session.#exited]), 15000);
+    session.#call = null;
+    const [state, detail, mode] = (ready ?? "").split(" ");
+    if (state !== "ok") {
+      const text = new TextDecoder().decode(call.stderr.bytes()).trim();
       await session.close();
       throw new YonderError(`Cannot start a session shell on "${formatTarget(target)}"`, {
-        hint: `The remote said: ${text.trim().split("\n").slice(-2).join(" ") || "nothing"}`,
+        hint: state === "no"
+          ? `Sessions need bash 4.4 or later; the remote has ${detail}`
+          : `The remote said: ${text.split("\n").slice(-2).join(" ") || "nothing"}`,
       });
     }
-    const [m, pid] = (method as string).split(" ");
-    session.method = m as GroupMethod;
-    session.#shellPid = Number(pid);
-    session.#call = null;
+    session.#shellPid = Number(detail);
+    session.#startFrames = mode === "procsub";
+    master.watchSession(session.#shellPid);
     // An idle session must not keep this process alive (a script that never calls close() still
     // exits; the watchdog and the unload handler stop the master). run() refs it for a call.
     child.unref();
-    log(`session started (process groups: ${method}${stateful ? ", stateful" : ""})`);
+    log(`session started${how.stateful ? " (stateful)" : ""}`);
     return session;
   }
 
@@ -320,71 +325,81 @@ export class Session {
     await this.#writer.write(encoder.encode(text));
   }
 
-  /** Registers the current call; the returned promise resolves when its frames have arrived. */
-  #begin(
-    nonce: string,
-    opts: ExecOptions,
-    onFrame: (kind: string, value: string) => void,
-    setup = false,
-  ): Promise<void> {
+  /** Registers the current call; its `finished` resolves when its frames have arrived. */
+  #begin(nonce: string, opts: ExecOptions, setup = false): Call {
     const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
+    const finished = deferred();
+    const pgidKnown = deferred();
+    const started = setup || !this.#startFrames;
     const call: Call = {
       stdout: new OutputSink(cap),
       stderr: new OutputSink(cap),
+      outStarted: started,
+      errStarted: started,
       outDone: setup,
       errDone: false,
       exit: null,
       cwd: null,
-      opts,
-      done,
-      finished,
+      pgid: null,
+      pgidKnown: pgidKnown.promise,
+      finished: finished.promise,
       out: null!,
       err: null!,
     };
     const check = () => {
-      if (call.outDone && call.errDone) done();
+      if (call.outDone && call.errDone) finished.resolve();
     };
     call.out = new FrameScanner(nonce, (c) => {
-      if (call.outDone) return this.#stray(c);
+      if (!call.outStarted || call.outDone) return this.#strayBytes(c);
       call.stdout.push(c);
       opts.onStdout?.(c);
     }, (kind) => {
-      if (kind === "end") {
+      if (kind === "start") call.outStarted = true;
+      else if (kind === "end") {
         call.outDone = true;
         check();
       }
     });
     call.err = new FrameScanner(nonce, (c) => {
-      if (call.errDone) return this.#stray(c);
+      if (!call.errStarted || call.errDone) return this.#strayBytes(c);
       call.stderr.push(c);
       opts.onStderr?.(c);
     }, (kind, value) => {
-      onFrame(kind, value);
-      if (kind === "cwd") call.cwd = value;
-      else if (kind === "exit" || kind === "ready") {
-        if (kind === "exit") call.exit = Number(value);
+      if (kind === "start") call.errStarted = true;
+      else if (kind === "pid") {
+        call.pgid = Number(value); // The keeper watches the session shell, not each call.
+        pgidKnown.resolve();
+      } else if (kind === "cwd") call.cwd = value;
+      else if (kind === "exit") {
+        call.exit = Number(value);
         call.errDone = true;
         check();
       }
     });
     this.#call = call;
-    return finished;
+    this.#endCall = finished.resolve;
+    if (!this.#alive) finished.resolve();
+    return call;
   }
 
-  #stray(chunk: Uint8Array): void {
-    this.#log(`session: ${chunk.length} stray bytes after a call ended (a background process?)`);
+  #strayBytes(chunk: Uint8Array): void {
+    this.#log(
+      `session: dropped ${chunk.length} bytes written outside any call (a process that outlived its call?)`,
+    );
   }
 
   async #pump(stream: ReadableStream<Uint8Array>, which: "out" | "err"): Promise<void> {
-    for await (const chunk of stream) {
-      const call = this.#call;
-      if (!call) {
-        this.#stray(chunk);
-        continue;
+    try {
+      for await (const chunk of stream) {
+        const call = this.#call;
+        if (!call) {
+          this.#strayBytes(chunk);
+          continue;
+        }
+        (which === "out" ? call.out : call.err).push(chunk);
       }
-      (which === "out" ? call.out : call.err).push(chunk);
+    } catch {
+      // The client was killed.
     }
     const call = this.#call;
     if (call) (which === "out" ? call.out : call.err).end();
@@ -399,12 +414,14 @@ export class Session {
     const started = performance.now();
     if (!this.#alive) throw new YonderError("Session is not running");
     const nonce = newNonce();
-    const finished = this.#begin(nonce, opts, () => {});
-    const call = this.#call!;
+    const call = this.#begin(nonce, opts);
     this.#child.ref();
+    let killedBy: "timeout" | "abort" | null = null;
     const killPath = armKillPath(opts, (why) => {
+      if (call.exit !== null) return Promise.resolve();
+      killedBy = why;
       this.#log(`${why}: stopping the command's process group`);
-      return this.#kill(call, finished);
+      return this.#kill(call);
     });
     try {
       await this.#write(requestScript({
@@ -412,19 +429,18 @@ export class Session {
         command,
         cwd: opts.cwd,
         env,
-        method: this.method as GroupMethod,
         stateful: this.stateful,
       }));
     } catch {
       // The session died; the pumps end and `finished` resolves.
     }
     try {
-      await finished;
+      await call.finished;
       await killPath.done();
     } finally {
       killPath.disarm();
       this.#call = null;
-      this.#child.unref();
+      if (this.#alive) this.#child.unref();
     }
     const sessionEnded = !(call.outDone && call.errDone);
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean) => ({
@@ -437,47 +453,24 @@ export class Session {
       durationMs: performance.now() - started,
       sessionEnded,
     });
-    if (killPath.reason) {
-      const { code, signal } = stoppedStatus(killPath.reason);
-      return result(code, signal, killPath.reason === "timeout");
-    }
     if (call.cwd !== null) throw cwdError(call.cwd, opts.cwd ?? "", formatTarget(this.#target));
+    // Stopped by the kill path (which fires only while no status was in): the status the shell
+    // then reports is the signal's, not the command's own.
+    if (killedBy) {
+      const { code, signal } = stoppedStatus(killedBy);
+      return result(code, signal, killedBy === "timeout");
+    }
     if (call.exit !== null) return result(call.exit, null, false);
     // The session shell itself ended during the call (e.g. the command killed it).
     return result(255, null, false);
   }
 
   /** Kills the current command's process group over the master (never the session shell). */
-  async #kill(call: Call, finished: Promise<void>): Promise<void> {
+  async #kill(call: Call): Promise<void> {
+    if (call.pgid === null) await withTimeout(Promise.race([call.pgidKnown, call.finished]), 2000);
     if (call.exit !== null) return;
-    const release = await this.#master.killChannels.acquire();
-    try {
-      // The command is the session shell's only child (its group leader); wait briefly for it to
-      // exist if the request was only just written.
-      const find = [
-        `p=; n=0`,
-        `while [ -z "$p" ] && [ "$n" -lt 20 ]; do`,
-        `  p=$(ps -eo pid=,ppid= | awk -v s=${this.#shellPid} '$2 == s { print $1; exit }')`,
-        `  [ -n "$p" ] || { n=$((n+1)); sleep 0.1 2>/dev/null || sleep 1; }`,
-        `done`,
-        `[ -n "$p" ] || exit 0`,
-      ].join("\n");
-      const script = this.method === "none"
-        ? `${find}\npkill -TERM -P "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; sleep 1; pkill -KILL -P "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; exit 0`
-        : `${find}\n${buildKillScript("$p", KILL_GRACE_MS)}`;
-      const killer = spawn(this.#options.sshPath ?? "ssh", {
-        args: buildSshArgv(this.#target, this.#options, {
-          kind: "client",
-          controlPath: this.#master.controlPath,
-          command: script,
-          stdin: false,
-        }),
-      });
-      if (!await withTimeout(killer.status, KILL_GRACE_MS + 5000)) killer.kill("SIGKILL");
-    } finally {
-      release();
-    }
-    if (await withTimeout(finished, 5000) === null) {
+    if (call.pgid !== null) await this.#master.killGroup(call.pgid);
+    if (await withTimeout(call.finished, 5000) === null) {
       this.#log("session did not report after the kill; ending it");
       this.#child.kill("SIGKILL");
     }
@@ -496,6 +489,7 @@ export class Session {
       await this.#child.status;
     }
     await this.#pumps;
+    if (this.#shellPid) this.#master.unwatchGroup(this.#shellPid);
     this.#release();
   }
 }
@@ -521,17 +515,15 @@ export class SessionPool {
     target: Target,
     options: SshConnectOptions,
     log: Logger,
-    size: number,
-    stateful: boolean,
-    cwd?: string,
+    how: { size: number; stateful: boolean; cwd?: string | undefined },
   ) {
-    this.#cwd = cwd;
+    this.#cwd = how.cwd;
     this.#master = master;
     this.#target = target;
     this.#options = options;
     this.#log = log;
-    this.#size = stateful ? 1 : Math.max(1, size);
-    this.#stateful = stateful;
+    this.#size = how.stateful ? 1 : Math.max(1, how.size);
+    this.#stateful = how.stateful;
   }
 
   /** True when calls running or waiting here already fill every session this pool may have. */
@@ -564,8 +556,10 @@ export class SessionPool {
             this.#target,
             this.#options,
             this.#log,
-            this.#stateful,
-            this.#cwd,
+            {
+              stateful: this.#stateful,
+              cwd: this.#cwd,
+            },
           );
           this.#all.add(session);
           return session;

@@ -1,5 +1,6 @@
-import { SshEnvironment } from "../../lib/ssh/environment.ts";
+import { SshEnvironment, type SshEnvironmentOptions } from "../../lib/ssh/environment.ts";
 import { runExecContract } from "../_contract.ts";
+import { closeEndsEverything, runLifecycleContract } from "../_lifecycle_contract.ts";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 
 liveSshTest("SshEnvironment over the master meets the exec contract", async (t) => {
@@ -23,3 +24,26 @@ liveSshTest("SshEnvironment over sessions meets the exec contract", async (t) =>
     throw new Error(`a call fell back to the master path:\n${debug.join("\n")}`);
   }
 });
+
+const paths: [string, SshEnvironmentOptions["session"]][] = [
+  ["the master (a channel per call)", false],
+  ["stateless sessions", "stateless"],
+  ["a stateful session", "stateful"],
+];
+
+for (const [name, session] of paths) {
+  liveSshTest(`SshEnvironment over ${name} meets the call-lifecycle contract`, async (t) => {
+    await using host = await openLiveHost();
+    await using env = await SshEnvironment.open(host.target, { ...host.connect, session });
+    await runLifecycleContract(t, env, (s) => host.remote(s), { stdin: session !== "stateful" });
+  });
+
+  liveSshTest(
+    `SshEnvironment over ${name}: close() ends a call and its background job`,
+    async () => {
+      await using host = await openLiveHost();
+      const env = await SshEnvironment.open(host.target, { ...host.connect, session });
+      await closeEndsEverything(env, (s) => host.remote(s));
+    },
+  );
+}

@@ -1,46 +1,8 @@
 import assert from "node:assert/strict";
-import { type Child, setSpawner, type SpawnOptions } from "../../lib/process.ts";
+import { setSpawner } from "../../lib/process.ts";
+import { fakeSsh } from "../fixtures/fake_ssh.ts";
 import { acquireMaster, classifySshError, watchDir } from "../../lib/ssh/master.ts";
 import { SshConnectError } from "../../lib/errors.ts";
-
-/** A fake ssh: a master "connects" by creating its socket file; it lives until killed. */
-function fakeSsh(opts: { failWith?: string } = {}) {
-  const calls: string[][] = [];
-  const spawner = (program: string, o: SpawnOptions): Child => {
-    calls.push([program, ...o.args]);
-    let resolve!: (s: { code: number; signal: Deno.Signal | null }) => void;
-    const status = new Promise<{ code: number; signal: Deno.Signal | null }>((r) => (resolve = r));
-    const isMaster = o.args.includes("-M");
-    const isWatchdog = program === "sh";
-    if (isMaster) {
-      const path = o.args.find((a) => a.startsWith("ControlPath="))!.slice("ControlPath=".length);
-      const log = o.args[o.args.indexOf("-E") + 1]!;
-      setTimeout(() => {
-        if (opts.failWith) {
-          Deno.writeTextFileSync(log, opts.failWith);
-          resolve({ code: 255, signal: null });
-        } else {
-          Deno.writeTextFileSync(path, "");
-        }
-      }, 20);
-    } else if (!isWatchdog) {
-      setTimeout(() => resolve({ code: 0, signal: null }), 1);
-    }
-    return {
-      pid: 100000 + calls.length,
-      stdin: isWatchdog
-        ? new WritableStream({ close: () => resolve({ code: 0, signal: null }) })
-        : null,
-      stdout: null,
-      stderr: null,
-      status,
-      kill: (signal = "SIGTERM") => resolve({ code: 128 + 15, signal }),
-      unref: () => {},
-      ref: () => {},
-    };
-  };
-  return { calls, spawner };
-}
 
 Deno.test("acquireMaster() starts exactly one master for 20 concurrent first calls", async () => {
   const fake = fakeSsh();

@@ -1,66 +1,10 @@
 import assert from "node:assert/strict";
-import { type Child, setSpawner, type SpawnOptions } from "../../lib/process.ts";
+import { setSpawner } from "../../lib/process.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
-import { SESSION_BOOT } from "../../lib/ssh/session.ts";
-
-const enc = new TextEncoder();
-
-/**
- * A fake ssh where the master connects, session shells die at once (as when the remote cannot
- * run one), and plain exec channels answer with proper frames.
- */
-function fakeSsh() {
-  const sessionStarts: string[][] = [];
-  const execs: string[] = [];
-  const spawner = (program: string, o: SpawnOptions): Child => {
-    let resolve!: (s: { code: number; signal: Deno.Signal | null }) => void;
-    const status = new Promise<{ code: number; signal: Deno.Signal | null }>((r) => (resolve = r));
-    const base = {
-      pid: 200000,
-      stdin: null as WritableStream<Uint8Array> | null,
-      stdout: null as ReadableStream<Uint8Array> | null,
-      stderr: null as ReadableStream<Uint8Array> | null,
-      status,
-      kill: (signal: Deno.Signal = "SIGTERM") => resolve({ code: 143, signal }),
-      unref: () => {},
-      ref: () => {},
-    };
-    if (program === "sh") { // the watchdog
-      return {
-        ...base,
-        stdin: new WritableStream({ close: () => resolve({ code: 0, signal: null }) }),
-      };
-    }
-    if (o.args.includes("-M")) {
-      const path = o.args.find((a) => a.startsWith("ControlPath="))!.slice("ControlPath=".length);
-      Deno.writeTextFileSync(path, "");
-      return base;
-    }
-    const command = o.args.at(-1)!;
-    if (command === SESSION_BOOT) {
-      sessionStarts.push(o.args);
-      setTimeout(() => resolve({ code: 255, signal: null }), 5);
-      return {
-        ...base,
-        stdin: new WritableStream(),
-        stdout: ReadableStream.from<Uint8Array>([]),
-        stderr: ReadableStream.from([enc.encode("sh: not found\n")]),
-      };
-    }
-    execs.push(command);
-    const nonce = /\\036Y([0-9a-f]{32}):/.exec(command)![1];
-    setTimeout(() => resolve({ code: 0, signal: null }), 5);
-    return {
-      ...base,
-      stdout: ReadableStream.from([enc.encode("via master\n")]),
-      stderr: ReadableStream.from([enc.encode(`\x1eY${nonce}:pid:42\n\x1eY${nonce}:exit:0\n`)]),
-    };
-  };
-  return { spawner, sessionStarts, execs };
-}
+import { fakeSsh } from "../fixtures/fake_ssh.ts";
 
 Deno.test("SshEnvironment.exec() falls back to the master path when no session can start", async () => {
-  const fake = fakeSsh();
+  const fake = fakeSsh({ stdout: "via master\n" });
   const restore = setSpawner(fake.spawner);
   const debug: string[] = [];
   try {

@@ -1,6 +1,6 @@
 /**
- * The session protocol's shell side, run under local shells: bash (job control) and sh with
- * setsid, as the remote would run them.
+ * The session protocol's shell side, run under a local bash as the remote would run it: each
+ * request is written once the previous call's end frames are in, as the client does.
  */
 
 import assert from "node:assert/strict";
@@ -10,86 +10,181 @@ import { requestScript, setupScript } from "../../lib/ssh/session.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Feeds `scripts` to a shell and collects stdout, stderr and frames per nonce. */
-async function runShell(shell: string[], chunks: { nonce: string; text: string }[]) {
-  const child = new Deno.Command(shell[0]!, {
-    args: shell.slice(1),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  for (const c of chunks) await w.write(enc.encode(c.text));
-  await w.close();
-  const o = await child.output();
-  const results = chunks.map((c) => {
-    const frames: string[] = [];
-    let stdout = "";
-    let stderr = "";
-    let ended = false; // Later requests' output follows this one's end frame.
-    const so = new FrameScanner(c.nonce, (b) => {
-      if (!ended) stdout += dec.decode(b);
+interface CallOutput {
+  frames: string[];
+  stdout: string;
+  stderr: string;
+  /** Bytes that came outside this call's start and end frames. */
+  outside: string;
+}
+
+/** A session shell driven the way `Session` drives it. */
+class Driver {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #out: ReadableStreamDefaultReader<Uint8Array>;
+  #err: ReadableStreamDefaultReader<Uint8Array>;
+
+  constructor(shell: string[]) {
+    this.#child = new Deno.Command(shell[0]!, {
+      args: shell.slice(1),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#out = this.#child.stdout.getReader();
+    this.#err = this.#child.stderr.getReader();
+  }
+
+  /** Calls begin with start frames (per-call relays). */
+  startFrames = false;
+
+  /** Writes `text` and reads until the frames `until` (per stream) have come for `nonce`. */
+  async call(nonce: string, text: string, until: { out?: string; err: string }) {
+    const r: CallOutput = { frames: [], stdout: "", stderr: "", outside: "" };
+    let inOut = !this.startFrames;
+    let inErr = !this.startFrames;
+    let outDone = until.out === undefined;
+    let errDone = false;
+    const so = new FrameScanner(nonce, (b) => {
+      if (inOut) r.stdout += dec.decode(b);
+      else r.outside += dec.decode(b);
     }, (k, v) => {
-      frames.push(`out:${k}:${v}`);
-      if (k === "end") ended = true;
+      r.frames.push(`out:${k}${v ? `:${v}` : ""}`);
+      if (k === "start") inOut = true;
+      if (k === until.out) [inOut, outDone] = [false, true];
     });
-    const se = new FrameScanner(
-      c.nonce,
-      (b) => (stderr += dec.decode(b)),
-      (k, v) => frames.push(`err:${k}:${v}`),
-    );
-    so.push(o.stdout);
-    se.push(o.stderr);
-    so.end();
-    se.end();
-    return { frames, stdout, stderr };
-  });
-  return results;
+    const se = new FrameScanner(nonce, (b) => {
+      if (inErr) r.stderr += dec.decode(b);
+      else r.outside += dec.decode(b);
+    }, (k, v) => {
+      r.frames.push(`err:${k}${v ? `:${v}` : ""}`);
+      if (k === "start") inErr = true;
+      if (k === until.err) [inErr, errDone] = [false, true];
+    });
+    if (until.out === undefined) inErr = true; // the setup call has no start frames
+    await this.#writer.write(enc.encode(text));
+    const drain = async (
+      reader: ReadableStreamDefaultReader<Uint8Array>,
+      s: FrameScanner,
+      done: () => boolean,
+    ) => {
+      while (!done()) {
+        const { value, done: eof } = await reader.read();
+        if (eof) break;
+        s.push(value);
+      }
+    };
+    await Promise.all([drain(this.#out, so, () => outDone), drain(this.#err, se, () => errDone)]);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await this.#writer.close();
+    await this.#child.status;
+    await this.#out.cancel();
+    await this.#err.cancel();
+  }
 }
 
-const shells: [string, string[], string][] = [
-  ["bash", ["bash", "--noprofile", "--norc"], "jobs"],
-  ["sh + setsid", ["sh"], "setsid"],
-];
+async function running(tag: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `ps -eo pid=,stat=,args= | grep -F '${tag}' | grep -v -e grep -e ' Z' || true`],
+    stdout: "piped",
+  }).output();
+  return dec.decode(out.stdout).trim();
+}
 
-for (const [name, shell, method] of shells) {
-  Deno.test(`session scripts under ${name} report the group, status and end of output`, async () => {
-    const setup = newNonce();
-    const a = newNonce();
-    const b = newNonce();
-    const [s, ra, rb] = await runShell(shell, [
-      { nonce: setup, text: setupScript(setup, false) },
-      {
-        nonce: a,
-        text: requestScript({
+for (const relays of ["auto", "procsub"] as const) {
+  Deno.test(`session scripts under bash (${relays} relays) report group, status, output`, async () => {
+    const d = new Driver(["bash", "--noprofile", "--norc"]);
+    try {
+      const setup = newNonce();
+      const s = await d.call(setup, setupScript(setup, false, undefined, relays), { err: "ready" });
+      const ready = s.frames.find((f) => f.startsWith("err:ready:"))!.split(":")[2]!;
+      const [state, shellPid, mode] = ready.split(" ");
+      assert.equal(state, "ok", JSON.stringify(s));
+      assert.equal(mode, relays === "procsub" ? "procsub" : "fifo");
+      d.startFrames = mode === "procsub";
+
+      const a = newNonce();
+      const ra = await d.call(
+        a,
+        requestScript({
           nonce: a,
-          command: 'echo "pg=$(ps -o pgid= -p $$ | tr -d " ") pid=$$ v=$V"; exit 7',
+          command: 'echo "pg=$(ps -o pgid= -p $$ | tr -d " ") pid=$$ v=$V"; echo e >&2; exit 7',
           env: { V: "it's" },
-          method: method as "jobs",
           stateful: false,
         }),
-      },
-      {
-        nonce: b,
-        text: requestScript({
-          nonce: b,
-          command: "exit 3",
-          cwd: "/no/such",
-          env: {},
-          method: "jobs",
-          stateful: false,
-        }),
-      },
-    ]);
-    const ready = s!.frames.find((f) => f.startsWith("err:ready:"))!.split(":")[2]!;
-    const [gotMethod, shellPid] = ready.split(" ");
-    assert.equal(gotMethod, method, JSON.stringify(s));
-    const m = /^pg=(\d+) pid=(\d+) v=it's\n$/.exec(ra!.stdout);
-    assert.ok(m, ra!.stdout);
-    assert.equal(m[1], m[2], "the command leads its own process group");
-    assert.notEqual(m[2], shellPid, "and is not the session shell");
-    assert.ok(ra!.frames.includes("err:exit:7"));
-    assert.ok(ra!.frames.includes("out:end:"));
-    assert.ok(rb!.frames.includes("err:cwd:notfound"), JSON.stringify(rb));
+        { out: "end", err: "exit" },
+      );
+      const m = /^pg=(\d+) pid=(\d+) v=it's\n$/.exec(ra.stdout);
+      assert.ok(m, JSON.stringify(ra));
+      assert.equal(m[1], m[2], "the command leads its own process group");
+      assert.notEqual(m[2], shellPid, "and is not the session shell");
+      assert.equal(ra.stderr, "e\n");
+      assert.ok(ra.frames.includes("err:exit:7"), JSON.stringify(ra));
+      assert.ok(ra.frames.some((f) => f.startsWith("err:pid:")));
+
+      const b = newNonce();
+      const rb = await d.call(
+        b,
+        requestScript({ nonce: b, command: "exit 3", cwd: "/no/such", env: {}, stateful: false }),
+        { out: "end", err: "exit" },
+      );
+      assert.ok(rb.frames.includes("err:cwd:notfound"), JSON.stringify(rb));
+    } finally {
+      await d.close();
+    }
+  });
+
+  Deno.test(`session scripts (${relays} relays): what a call leaves never writes into the next`, async () => {
+    const d = new Driver(["bash", "--noprofile", "--norc"]);
+    const tag = `0.8${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}`;
+    try {
+      const setup = newNonce();
+      const s = await d.call(setup, setupScript(setup, false, undefined, relays), { err: "ready" });
+      d.startFrames = s.frames.some((f) => f.endsWith(" procsub"));
+      const a = newNonce();
+      // A background job (ended by the hangup), a nohup'ed one and a setsid one (both outlive the
+      // call): all three write after the call ended.
+      const script =
+        `(sleep ${tag}; echo BG) & nohup sh -c 'sleep ${tag}; echo NOHUP; echo NOHUP >&2' ` +
+        `2>/dev/null & setsid sh -c 'sleep ${tag}; echo SETSID; echo SETSID >&2' & sleep 0.1; echo a`;
+      const ra = await d.call(
+        a,
+        requestScript({ nonce: a, command: script, env: {}, stateful: false }),
+        {
+          out: "end",
+          err: "exit",
+        },
+      );
+      assert.equal(ra.stdout, "a\n");
+      const b = newNonce();
+      const rb = await d.call(
+        b,
+        requestScript({ nonce: b, command: "sleep 1.5; echo b", env: {}, stateful: false }),
+        { out: "end", err: "exit" },
+      );
+      assert.equal(rb.stdout, "b\n", "nothing of the last call inside this one");
+      assert.equal(rb.stderr, "");
+      assert.doesNotMatch(rb.outside, /BG/, "the background job was hung up");
+      assert.equal(await running(`sleep ${tag}`), "");
+    } finally {
+      await d.close();
+    }
   });
 }
+
+Deno.test("session scripts under sh decline: sessions need bash 4.4 or later", async () => {
+  const d = new Driver(["sh"]);
+  try {
+    const setup = newNonce();
+    const s = await d.call(setup, setupScript(setup, false), { err: "ready" });
+    const ready = s.frames.find((f) => f.startsWith("err:ready:"))!;
+    assert.match(ready, /^err:ready:no /);
+  } finally {
+    await d.close();
+  }
+});
