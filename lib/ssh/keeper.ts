@@ -67,14 +67,16 @@ export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): st
     `printf '\\036${f}ready:%s\\n' "\${BASH_VERSION:+timed}"`,
     // A watched session shell that died leaves its relays in its process group: end them.
     `kz() { for y in $KP; do kill -0 "$y" || { kill -KILL -"$y"; kd "$y"; }; done; }`,
-    `while kr; do kz; case $l in`,
+    // The loop lives in a function: the shell reads this script from the same stdin as the
+    // requests, so nothing may follow the line that starts reading them.
+    `km() { while kr; do kz; case $l in`,
     `  [wsuek]" "*) x=\${l#? }; case $x in ''|*[!0-9]*) continue;; esac;;`,
     `  *) continue;;`,
     `esac; case $l in`,
     `  w*) KG="$KG$x ";; s*) KP="$KP$x ";; u*) kd "$x";; k*) kd "$x"; kk "$x";;`,
     `  e*) kd "$x"; if kill -0 -"$x"; then ${deferredHangup('"$x"')} fi;;`,
-    `esac; done`,
-    `kl`,
+    `esac; done; kl; }`,
+    `km`,
     ``,
   ].join("\n");
 }

@@ -54,7 +54,7 @@ export const SESSION_BOOT =
   "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc; else exec sh; fi";
 
 /** Rounds a relay serves before it is replaced (its argument list: the FIFO, repeated). */
-const RELAY_ROUNDS = 1000;
+const RELAY_ROUNDS = 128;
 
 /**
  * The first request: check the shell, make the relays, define the call functions, say ready
@@ -103,9 +103,9 @@ export function setupScript(
     // ym: new FIFOs and relays (the old FIFOs go: whatever still holds one cannot reach us).
     `ym() { [ -z "$yo" ] || { kill -KILL $yo $ye; wait $yo $ye; }; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
     `yn=$((yn+1)); mkfifo "$YD/o$yn" "$YD/e$yn" || return 1; local i a=() b=(); ` +
-    `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=$YD/o$yn; b[i]=$YD/e$yn; done; yr=0; set +m; ` +
-    `"$YD/yonder-relay" "\${a[@]}" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
-    `"$YD/yonder-relay" "\${b[@]}" >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
+    `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=o$yn; b[i]=e$yn; done; yr=0; set +m; ` +
+    `( cd "$YD" && exec ./yonder-relay "\${a[@]}" ) 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
+    `( cd "$YD" && exec ./yonder-relay "\${b[@]}" ) >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
     // yq NONCE: begin a call: live relays with rounds left, then open the FIFOs (they wait).
     `yq() { if [ $yr -ge ${RELAY_ROUNDS} ] || ! yl $yo || ! yl $ye; then ym; fi; yr=$((yr+1)); ` +
     `exec 5>"$YD/o$yn" 6>"$YD/e$yn"; }`,
