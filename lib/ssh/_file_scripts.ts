@@ -67,6 +67,87 @@ yf_err() {
   exit "\${2:-${S.io}}"
 }`;
 
+/**
+ * Moves a staged tree into place, one directory at a time: `ym REL` (REL is "" or ends in "/")
+ * moves every entry of `$YS/t/REL` into `./REL` with one `mv` (files replace files atomically, a
+ * directory new here moves in whole), after descending (in a subshell) into staged directories
+ * that exist here as directories (noting that in `$YS/m`: only such directories may need a chmod,
+ * the others came with their modes). A symlink or file where a directory comes is removed first.
+ * Moved entries leave the staging tree, so running it again resumes where it stopped.
+ */
+const MERGE = `ym() {
+  yr=$1; set --
+  for f in "$YS/t/$yr"* "$YS/t/$yr".[!.]* "$YS/t/$yr"..?*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    n=\${f##*/}
+    [ -z "$yr" ] && [ "$n" = "$YC" ] && continue
+    d=./$yr$n
+    if [ -d "$f" ] && [ ! -L "$f" ]; then
+      if [ -d "$d" ] && [ ! -L "$d" ]; then : > "$YS/m"; ( ym "$yr$n/" ) || exit 1; continue; fi
+      if [ -e "$d" ] || [ -L "$d" ]; then rm -f -- "$d" || exit 1; fi
+    fi
+    set -- "$@" "$f"
+    if [ $# -ge 200 ]; then mv -f -- "$@" "./$yr" || exit 1; set --; fi
+  done
+  [ $# -eq 0 ] || mv -f -- "$@" "./$yr" || exit 1
+}`;
+
+/**
+ * Shell functions for staged trees (a push) and temp files (a write), on top of the prelude:
+ * - `yf_apply STAGE CTL` applies a complete staged tree in the current directory: the deletions
+ *   its control directory lists (once: `STAGE/deleted` records they were done), the merge, the
+ *   chmod of merged directories, then removes the stage. It is a journal: run again on a stage an
+ *   interruption left (its `STAGE/apply` marks it complete), it finishes the same push. Prints
+ *   what failed on stderr and returns 1.
+ * - `yf_sweep DIR` clears what writers that no longer run left in DIR: their staged trees are
+ *   finished (complete ones) or removed (the rest), their temp files removed. A writer is gone
+ *   when `kill -0` on the pid in the name says "No such process".
+ */
+export const STAGE_FUNCS = `${MERGE}
+yf_apply() {
+  YS=$1; YC=$2; C=$1/t/$2
+  if [ ! -f "$YS/deleted" ]; then
+    if [ -s "$C/del" ]; then e=$(xargs -0 rm -rf -- < "$C/del" 2>&1) || { printf '%s\\n' "$e" >&2; return 1; }; fi
+    : > "$YS/deleted"
+  fi
+  e=$(ym "" 2>&1) || { printf '%s\\n' "$e" >&2; return 1; }
+  [ -z "$e" ] || { printf '%s\\n' "$e" >&2; return 1; }
+  if [ -f "$YS/m" ]; then for f in "$C"/chmod/*; do
+    [ -s "$f" ] || continue
+    e=$(xargs -0 chmod "\${f##*/}" -- < "$f" 2>&1) || { printf '%s\\n' "$e" >&2; return 1; }
+  done; fi
+  rm -rf -- "$YS"
+}
+yf_gone() { e=$(kill -0 "$1" 2>&1) && return 1; case $e in *"No such process"*) return 0;; esac; return 1; }
+yf_sweep() {
+  for o in "$1"/.yonder-stage-*; do
+    [ -d "$o" ] || continue
+    q=\${o##*/.yonder-stage-}; n=\${q#*-}; q=\${q%%-*}
+    case $q in ''|*[!0-9]*) continue;; esac
+    yf_gone "$q" || continue
+    if [ -f "$o/apply" ]; then ( cd -- "$1" && yf_apply "\${o##*/}" ".yonder-ctl-$n" ) 2>/dev/null || rm -rf -- "$o"
+    else rm -rf -- "$o"; fi
+  done
+  for o in "$1"/.*.yonder-tmp-* "$1"/.yonder-tmp-*; do
+    [ -f "$o" ] || continue
+    q=\${o##*.yonder-tmp-}; q=\${q%%-*}
+    case $q in ''|*[!0-9]*) continue;; esac
+    yf_gone "$q" && rm -f -- "$o"
+  done
+}`;
+
+/** Finishes or removes what writers that no longer run left in `dir` (see `yf_sweep`). */
+export function sweepScript(dir: string): string {
+  return [
+    PRELUDE,
+    STAGE_FUNCS,
+    `p=${remotePathExpr(dir)}`,
+    `[ -d "$p" ] && yf_sweep "$p"`,
+    `exit 0`,
+  ]
+    .join("\n");
+}
+
 function script(path: string, body: string[]): string {
   return [PRELUDE, `p=${remotePathExpr(path)}`, ...body].join("\n");
 }
@@ -166,6 +247,7 @@ export function writeScript(w: WriteScript): string {
   const mode = w.mode === undefined ? "" : w.mode.toString(8);
   const nonce = w.nonce.replace(/[^0-9a-zA-Z]/g, "").slice(0, 16);
   return script(w.path, [
+    STAGE_FUNCS,
     `n=${Math.floor(w.size)}`,
     `case $p in */) echo "Is a directory" >&2; exit ${S.isDir};; esac`,
     `case $p in */*) d=\${p%/*}; b=\${p##*/}; [ -n "$d" ] || d=/;; *) d=.; b=$p;; esac`,
@@ -177,13 +259,10 @@ export function writeScript(w: WriteScript): string {
     `fi`,
     `if [ -d "$p" ]; then echo "Is a directory" >&2; exit ${S.isDir}; fi`,
     `if [ \${#b} -gt 200 ]; then t="$d/.yonder-tmp-$$-${nonce}"; else t="$d/.$b.yonder-tmp-$$-${nonce}"; fi`,
-    // Temp files of earlier writers of this destination that no longer run.
-    `for o in "$d/.$b".yonder-tmp-*; do`,
-    `  [ -f "$o" ] || continue`,
-    `  q=\${o##*.yonder-tmp-}; q=\${q%%-*}`,
-    `  case $q in ''|*[!0-9]*) continue;; esac`,
-    `  e=$(kill -0 "$q" 2>&1) || case $e in *"No such process"*) rm -f -- "$o";; esac`,
-    `done`,
+    // What writers that no longer run left in this directory (temp files, staged trees).
+    `yf_sweep "$d"`,
+    // An interruption we can see (a signal: timeout, abort, a client gone) takes the temp file.
+    `trap 'rm -f -- "$t"; exit 143' HUP INT TERM`,
     // The temp file is private (umask 077) while it fills when the result gets a mode of its own
     // (given, or the old file's); a new file takes the default mode from the start, so it needs
     // no chmod. cat, not head -c: GNU head copies in 8 KiB pieces, which costs a sixth of the

@@ -7,7 +7,7 @@
 import type { Environment } from "../environment.ts";
 import { NotFound, YonderError } from "../errors.ts";
 import type { FileInfo } from "../files.ts";
-import { listScript, PRELUDE } from "../ssh/_file_scripts.ts";
+import { listScript, PRELUDE, STAGE_FUNCS, sweepScript } from "../ssh/_file_scripts.ts";
 import { fileFailure } from "../ssh/files.ts";
 import { remotePathExpr } from "../ssh/_remote_script.ts";
 import { shellQuote } from "../quote.ts";
@@ -84,6 +84,14 @@ export interface RemoteEntry extends RemoteState {
   path: string;
   /** What it is. */
   type: FileInfo["type"];
+}
+
+/**
+ * Finishes or removes what writers that no longer run left in `dir` (a push interrupted while it
+ * applied is finished from its journal), so a listing that follows sees the tree as it is.
+ */
+export async function sweepStale(env: Environment, dir: string): Promise<void> {
+  await env.exec(sweepScript(dir), { timeoutMs: 120_000 });
 }
 
 /** Lists `dir` recursively (hidden entries too); a missing dir is an empty tree if allowed. */
@@ -176,56 +184,32 @@ export function controlDir(nonce: string): string {
 }
 
 /**
- * Moves the staged tree into place, one directory at a time: `ym REL` (REL is "" or ends in "/")
- * moves every entry of `$YS/t/REL` into `./REL` with one `mv` (files replace files atomically, a
- * directory new here moves in whole), after descending (in a subshell) into staged directories
- * that exist here as directories (noting that in `$YS/m`: only such directories may need a chmod,
- * the others came with their modes). A symlink or file where a directory comes is removed first.
- */
-const MERGE = `ym() {
-  yr=$1; set --
-  for f in "$YS/t/$yr"* "$YS/t/$yr".[!.]* "$YS/t/$yr"..?*; do
-    [ -e "$f" ] || [ -L "$f" ] || continue
-    n=\${f##*/}
-    [ -z "$yr" ] && [ "$n" = "$YC" ] && continue
-    d=./$yr$n
-    if [ -d "$f" ] && [ ! -L "$f" ]; then
-      if [ -d "$d" ] && [ ! -L "$d" ]; then : > "$YS/m"; ( ym "$yr$n/" ) || exit 1; continue; fi
-      if [ -e "$d" ] || [ -L "$d" ]; then rm -f -- "$d" || exit 1; fi
-    fi
-    set -- "$@" "$f"
-    if [ $# -ge 200 ]; then mv -f -- "$@" "./$yr" || exit 1; set --; fi
-  done
-  [ $# -eq 0 ] || mv -f -- "$@" "./$yr" || exit 1
-}`;
-
-/**
  * The script that applies a pushed tar stream (stdin) in `dir`, then lists `dir` (as
  * `listScript` does, recursively, hidden entries included) on stdout:
- * 1. extract it into a fresh staging directory `.yonder-stage-<pid>-<nonce>/t` inside `dir`
- *    (same filesystem, so moves are renames), with exact modes (`-p`) and our own ownership;
- *    the control members arrive in `t/.yonder-ctl-<nonce>/`;
- * 2. only if the stream was complete (its last member `ok` holds the nonce): delete what `del`
- *    lists, then move the staged entries into place directory by directory (`ym`: each file
- *    replaced atomically by a rename; a directory new on the remote moves in whole, so a push
- *    into a new directory is one `mv`), then, if a directory was merged, chmod the directories
- *    `chmod/<mode>` lists (never `dir` itself, so a home directory keeps its mode);
- * 3. remove the staging directory, and list the result.
+ * 1. first what writers that no longer run left there (`yf_sweep`): a push they had begun to
+ *    apply is finished, the rest of their staging and temp files removed;
+ * 2. extract the stream into a fresh staging directory `.yonder-stage-<pid>-<nonce>/t` inside
+ *    `dir` (same filesystem, so moves are renames), with exact modes (`-p`) and our own
+ *    ownership; the control members arrive in `t/.yonder-ctl-<nonce>/`. An interruption here (a
+ *    signal; the client gone, which ends the stream) removes the staging directory;
+ * 3. only if the stream was complete (its last member `ok` holds the nonce): mark the stage
+ *    complete (`apply`) and apply it (`yf_apply`: deletions, merge, chmod of merged directories
+ *    but never `dir` itself, removal of the stage). From this point hangups, interrupts and
+ *    terminations are ignored, so the client's death does not stop it; if something stops it
+ *    anyway (SIGKILL, a reboot), the next push or write in `dir` finishes it from the journal;
+ * 4. list the result.
  */
 export function applyPushScript(dir: string, nonce: string): string {
   return [
     PRELUDE,
+    STAGE_FUNCS,
     `r=${remotePathExpr(dir)}`,
     `if [ ! -d "$r" ]; then e=$(mkdir -p -- "$r" 2>&1) || { case $e in *"No space"*) yf_err "$e";; esac; yf_fail "$r" 102; }; fi`,
     `cd -- "$r" 2>/dev/null || exit 102`,
     `command -v tar >/dev/null 2>&1 || { echo "tar: command not found" >&2; exit ${NO_TAR_STATUS}; }`,
-    `for o in .yonder-stage-*; do`,
-    `  [ -d "$o" ] || continue`,
-    `  q=\${o#.yonder-stage-}; q=\${q%%-*}`,
-    `  case $q in ''|*[!0-9]*) continue;; esac`,
-    `  e=$(kill -0 "$q" 2>&1) || case $e in *"No such process"*) rm -rf -- "$o";; esac`,
-    `done`,
+    `yf_sweep .`,
     `YS=.yonder-stage-$$-${nonce}; YC=${controlDir(nonce)}; C=$YS/t/$YC`,
+    `trap 'rm -rf -- "$YS"; exit 143' HUP INT TERM`,
     `e=$(mkdir -m 700 "$YS" "$YS/t" 2>&1) || yf_err "$e"`,
     // COPYFILE_DISABLE: bsdtar on macOS would otherwise add AppleDouble files for xattrs.
     `e=$(COPYFILE_DISABLE=1 tar -x -p --no-same-owner -f - -C "$YS/t" 2>&1); s=$?`,
@@ -235,16 +219,9 @@ export function applyPushScript(dir: string, nonce: string): string {
     `  [ "$s" -eq 0 ] && { echo "Short input: the tar stream was cut short" >&2; exit 106; }`,
     `  yf_err "$e"`,
     `fi`,
-    `fail() { printf '%s\n' "$1" >&2; rm -rf -- "$YS"; exit 110; }`,
-    `if [ -s "$C/del" ]; then e=$(xargs -0 rm -rf -- < "$C/del" 2>&1) || fail "$e"; fi`,
-    MERGE,
-    `e=$(ym "" 2>&1) || fail "$e"`,
-    `[ -z "$e" ] || fail "$e"`,
-    `if [ -f "$YS/m" ]; then for f in "$C"/chmod/*; do`,
-    `  [ -s "$f" ] || continue`,
-    `  e=$(xargs -0 chmod "\${f##*/}" -- < "$f" 2>&1) || fail "$e"`,
-    `done; fi`,
-    `rm -rf -- "$YS"`,
+    `trap '' HUP INT TERM PIPE`,
+    `: > "$YS/apply"`,
+    `yf_apply "$YS" "$YC" || { rm -rf -- "$YS"; exit 110; }`,
     // The listing cannot undo the push: if it fails, the caller lists again.
     `(`,
     listScript(".", { recursive: true, hidden: true }),

@@ -35,6 +35,7 @@ import {
   remoteHashes,
   remoteTree,
   stateOf,
+  sweepStale,
 } from "./_remote.ts";
 import { type ControlMembers, localPacker, type PackItem, packTree } from "./tar.ts";
 
@@ -162,7 +163,8 @@ export async function push(
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
   const [local, remoteAll] = await Promise.all([
     scanLocal(localDir, { excluded, refuseEscapes: true, hash: false }),
-    timed(remoteTree(env, remoteDir)),
+    // An earlier push that was stopped while it applied is finished first (its journal).
+    timed(sweepStale(env, remoteDir).then(() => remoteTree(env, remoteDir))),
   ]);
   const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
   await hashFiles(localDir, filesToHash(local, remote), manifest);

@@ -20,14 +20,14 @@ export function connFlags(host: LiveHost): string[] {
 /** Starts the CLI with piped stdio. */
 export function startCli(
   args: string[],
-  opts: { stdin?: "piped" | "null" } = {},
+  opts: { stdin?: "piped" | "null"; env?: Record<string, string> } = {},
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", MAIN, ...args],
     stdin: opts.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...opts.env },
   }).spawn();
 }
 
