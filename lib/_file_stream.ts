@@ -104,20 +104,22 @@ export function tempPathFor(dir: string, name: string): string {
   return join(dir, base);
 }
 
-/** Removes temp files of `name` in `dir` left by yonder processes that are gone. */
-export async function cleanStaleTemps(dir: string, name: string): Promise<void> {
-  const prefix = `.${name}.yonder-tmp-`;
-  let entries: Deno.DirEntry[];
+/**
+ * Removes the temp files in `dir` that yonder processes which are gone left (any name: a write,
+ * a download or a pull killed before it could clean up), the same sweep as on a remote.
+ */
+export async function cleanStaleTemps(dir: string): Promise<void> {
+  const stale = /^\.(?:.*\.)?yonder-tmp-(\d+)-/;
+  const names: string[] = [];
   try {
-    entries = [];
-    for await (const e of Deno.readDir(dir)) if (e.name.startsWith(prefix)) entries.push(e);
+    for await (const e of Deno.readDir(dir)) if (e.isFile && stale.test(e.name)) names.push(e.name);
   } catch {
     return;
   }
-  for (const e of entries) {
-    const pid = Number(/^(\d+)-/.exec(e.name.slice(prefix.length))?.[1]);
+  for (const name of names) {
+    const pid = Number(stale.exec(name)![1]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
-    await Deno.remove(join(dir, e.name)).catch(() => {});
+    await Deno.remove(join(dir, name)).catch(() => {});
   }
 }
 

@@ -269,7 +269,7 @@ export class LocalFiles implements FileOps {
     }
     const old = await Deno.stat(p).catch(() => null);
     if (old?.isDirectory) throw new FileError(shown, `"${shown}" is a directory`);
-    await cleanStaleTemps(dir, basename(p));
+    await cleanStaleTemps(dir);
     const tmp = tempPathFor(dir, basename(p));
     let file: Deno.FsFile;
     try {

@@ -7,6 +7,7 @@
 
 import type { Logger } from "./environment.ts";
 import { SshConnectError, SshConnectionLost } from "./errors.ts";
+import { sleep } from "./_async.ts";
 
 /** Options of {@linkcode withRetry}. */
 export interface RetryOptions {
@@ -75,16 +76,4 @@ export async function withRetry<T>(
       await sleep(delay, options.signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -23,6 +23,14 @@ export const EXIT = {
   connection: 255,
 } as const;
 
+/** The signals the CLI handles: each stops the command, which then exits 128+n. */
+export type Interrupt = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/** The exit code of a command stopped by `signal`: 128 plus its number. */
+export function signalExit(signal: Interrupt): number {
+  return 128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal];
+}
+
 /** Where a command writes; tests pass their own. */
 export interface Io {
   /** Writes bytes to stdout. */
@@ -33,8 +41,13 @@ export interface Io {
   env(name: string): string | undefined;
   /** Local stdin, for `--stdin`. */
   stdin(): ReadableStream<Uint8Array>;
-  /** Subscribes to SIGINT/SIGTERM; returns the unsubscribe function. */
-  onSignal(handler: (signal: "SIGINT" | "SIGTERM") => void): () => void;
+  /** Subscribes to SIGINT, SIGTERM and SIGHUP; returns the unsubscribe function. */
+  onSignal(handler: (signal: Interrupt) => void): () => void;
+  /**
+   * Aborted when the CLI was interrupted (set by `main` for the command it runs): every command
+   * stops what it does through it, and `main` then exits 128+n.
+   */
+  signal?: AbortSignal;
   /** Writes bytes to stdout synchronously (holds a fast download back); optional. */
   stdoutSync?(bytes: Uint8Array): void;
   /** Whether stderr is a terminal (progress lines are shown only then); optional. */
@@ -64,13 +77,13 @@ export const denoIo: Io = {
       Deno.addSignalListener("SIGINT", h);
       return () => Deno.removeSignalListener("SIGINT", h);
     }
-    const int = () => handler("SIGINT");
-    const term = () => handler("SIGTERM");
-    Deno.addSignalListener("SIGINT", int);
-    Deno.addSignalListener("SIGTERM", term);
+    const listeners = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => {
+      const listener = () => handler(sig);
+      Deno.addSignalListener(sig, listener);
+      return [sig, listener] as const;
+    });
     return () => {
-      Deno.removeSignalListener("SIGINT", int);
-      Deno.removeSignalListener("SIGTERM", term);
+      for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
     };
   },
 };
@@ -161,6 +174,7 @@ export async function openEnvironment(
   v: ConnValues,
   extra: { oneShot?: boolean } = {},
 ): Promise<Environment> {
+  io.signal?.throwIfAborted();
   const level = v.verbose?.length ?? 0;
   const logger = debugLogger(io, level);
   const target = v.remote ?? io.env("YONDER_REMOTE");
@@ -182,7 +196,38 @@ export async function openEnvironment(
   if (level >= 2) options.sshVerbose = true;
   if (v["no-session"]) options.session = false;
   if (extra.oneShot) options.oneShot = true;
+  if (io.signal) options.signal = io.signal;
   return await SshEnvironment.open(target, options);
+}
+
+/** The exit code for an error: 255 connection, 2 usage, 1 anything else. */
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
+  if (e instanceof UsageError) return EXIT.usage;
+  return EXIT.failure;
+}
+
+/** What kind of error `e` is, for `--json` output. */
+export function errorKind(e: unknown): string {
+  if (e instanceof SshConnectError) return e.kind;
+  if (e instanceof SshConnectionLost) return "connection_lost";
+  if (e instanceof UsageError) return "usage";
+  if (e instanceof NotFound) return "not_found";
+  if (e instanceof FileError) return "file";
+  return e instanceof YonderError ? "error" : "internal";
+}
+
+/** The `--json` object of a failure: the target, the exit code and what went wrong. */
+export function errorJson(target: string, e: unknown): Record<string, unknown> {
+  return {
+    target,
+    code: exitCodeFor(e),
+    error: {
+      kind: errorKind(e),
+      message: e instanceof Error ? e.message : String(e),
+      hint: e instanceof YonderError ? e.hint ?? null : null,
+    },
+  };
 }
 
 /**
@@ -203,9 +248,7 @@ export async function reportError(io: Io, e: unknown): Promise<number> {
       await say(io, e.stderrTail.split("\n").map((l) => `  ssh: ${l}`).join("\n"));
     }
     if (e.hint) await say(io, `hint: ${e.hint}`);
-    if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
-    if (e instanceof UsageError) return EXIT.usage;
-    return EXIT.failure;
+    return exitCodeFor(e);
   }
   const message = e instanceof Error ? e.message : String(e);
   await say(io, `yonder: internal error: ${message}`);

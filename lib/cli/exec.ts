@@ -4,10 +4,13 @@ import { parseFlags } from "./_args.ts";
 import type { ExecOptions, ExecResult } from "../environment.ts";
 import { isSensitiveEnvName, validateEnvName } from "../env_filter.ts";
 import { UsageError } from "../errors.ts";
+import type { Environment } from "../environment.ts";
+import { formatTarget, parseTarget } from "../target.ts";
 import {
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   debugLogger,
+  errorJson,
   EXIT,
   intFlag,
   type Io,
@@ -65,6 +68,21 @@ export function resultJson(target: string, r: ExecResult): Record<string, unknow
     ...jsonBytes("stderr", r.stderr),
     truncated: r.truncated,
   };
+}
+
+async function printJson(io: Io, value: Record<string, unknown>): Promise<void> {
+  await io.stdout(enc.encode(JSON.stringify(value) + "\n"));
+}
+
+/** The target as `--json` names it (canonical, as the environment's label), or `local`. */
+function targetLabel(io: Io, remote: string | undefined): string {
+  const t = remote ?? io.env("YONDER_REMOTE");
+  if (t === undefined || t === "") return "local";
+  try {
+    return formatTarget(parseTarget(t));
+  } catch {
+    return t;
+  }
 }
 
 function ignoreBrokenPipe(e: unknown): void {
@@ -128,29 +146,34 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
     };
   }
   // One command: let it carry the connection (one ssh process instead of a master and a channel).
-  const env2 = await openEnvironment(io, values, { oneShot: true });
-  const abort = new AbortController();
-  let interrupted: "SIGINT" | "SIGTERM" | null = null;
-  const unsubscribe = io.onSignal((sig) => {
-    if (interrupted) return;
-    interrupted = sig;
-    abort.abort();
-  });
+  let env2: Environment;
   try {
-    const r = await env2.exec(values.shell ? command.join(" ") : command, {
-      ...opts,
-      signal: abort.signal,
-    });
+    env2 = await openEnvironment(io, values, { oneShot: true });
+  } catch (e) {
+    if (values.json) await printJson(io, errorJson(targetLabel(io, values.remote), e));
+    throw e;
+  }
+  try {
+    let r: ExecResult;
+    try {
+      r = await env2.exec(values.shell ? command.join(" ") : command, {
+        ...opts,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+    } catch (e) {
+      // A connection that failed is still one JSON object, so a script can tell it from a
+      // remote exit 255 without reading stderr.
+      if (values.json && !io.signal?.aborted) await printJson(io, errorJson(env2.label, e));
+      throw e;
+    }
     await writes;
     if (values.json) {
-      await io.stdout(enc.encode(JSON.stringify(resultJson(env2.label, r)) + "\n"));
+      await printJson(io, resultJson(env2.label, r));
     } else if (r.timedOut) {
       await say(io, `yonder: timeout: command stopped after ${values.timeout} s`);
     }
-    if (interrupted) return interrupted === "SIGINT" ? 130 : 143;
     return r.code;
   } finally {
-    unsubscribe();
     await env2.close();
     debugLogger(io, values.verbose?.length ?? 0)("closed");
   }

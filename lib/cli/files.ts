@@ -145,11 +145,9 @@ async function help(io: Io, text: string): Promise<number> {
   return EXIT.ok;
 }
 
-/** An abort signal that fires on SIGINT/SIGTERM, and the function that unsubscribes. */
+/** The CLI's interrupt signal (a never-aborted one when run without `main`). */
 function interrupts(io: Io): { signal: AbortSignal; stop: () => void } {
-  const abort = new AbortController();
-  const stop = io.onSignal(() => abort.abort());
-  return { signal: abort.signal, stop };
+  return { signal: io.signal ?? new AbortController().signal, stop: () => {} };
 }
 
 /** Runs `yonder cat`. */

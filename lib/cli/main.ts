@@ -1,7 +1,7 @@
 /** The CLI: dispatches `yonder <command>` and turns errors into exit codes. */
 
 import { VERSION } from "../version.ts";
-import { denoIo, EXIT, type Io, reportError, say } from "./_common.ts";
+import { denoIo, EXIT, type Interrupt, type Io, reportError, say, signalExit } from "./_common.ts";
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { EXEC_HELP, execCommand } from "./exec.ts";
 
@@ -73,9 +73,23 @@ export async function main(args: string[], io: Io = denoIo): Promise<number> {
     await say(io, `hint: run yonder --help for the list of commands`);
     return EXIT.usage;
   }
+  // A first SIGINT, SIGTERM or SIGHUP stops the command (its remote side too) and the CLI exits
+  // 128+n once it cleaned up; a second one finds the default action again and ends the process
+  // at once (the remote lifeline and the watchdog clean up after it then).
+  const interrupt = new AbortController();
+  let caught: Interrupt | null = null;
+  const unsubscribe = io.onSignal((sig) => {
+    if (caught) return;
+    caught = sig;
+    unsubscribe();
+    interrupt.abort(new DOMException(`Interrupted by ${sig}`, "AbortError"));
+  });
   try {
-    return await (await load()).run(rest, io);
+    const code = await (await load()).run(rest, { ...io, signal: interrupt.signal });
+    return caught ? signalExit(caught) : code;
   } catch (e) {
-    return await reportError(io, e);
+    return caught ? signalExit(caught) : await reportError(io, e);
+  } finally {
+    unsubscribe();
   }
 }

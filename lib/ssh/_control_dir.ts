@@ -68,7 +68,26 @@ export class ControlDir {
     const path = await Deno.makeTempDir(
       root ? { dir: root, prefix: "yonder-" } : { prefix: "yonder-" },
     );
-    return new ControlDir(path);
+    const dir = new ControlDir(path);
+    // The watchdog comes with the directory: a process killed before its first master would
+    // otherwise leave the directory behind.
+    dir.#startWatchdog();
+    return dir;
+  }
+
+  #startWatchdog(): void {
+    if (this.#watchdog || Deno.build.os === "windows") return;
+    try {
+      this.#watchdog = spawn("sh", {
+        args: ["-c", WATCHDOG, "yonder-watchdog", this.path],
+        stdin: "piped",
+        detached: true,
+      });
+      this.#watchdog.unref();
+      this.#writer = this.#watchdog.stdin?.getWriter() ?? null;
+    } catch {
+      // Cleanup still happens on close and on normal exit.
+    }
   }
 
   /**
@@ -87,25 +106,10 @@ export class ControlDir {
     return path;
   }
 
-  /**
-   * Tells the watchdog to stop `pid` if this process dies without closing. The watchdog starts
-   * with the first master (after it, so it is off the connection's critical path).
-   */
+  /** Tells the watchdog to stop `pid` if this process dies without closing. */
   async watch(pid: number): Promise<void> {
     this.#pids.add(pid);
-    if (!this.#watchdog && Deno.build.os !== "windows") {
-      try {
-        this.#watchdog = spawn("sh", {
-          args: ["-c", WATCHDOG, "yonder-watchdog", this.path],
-          stdin: "piped",
-          detached: true,
-        });
-        this.#watchdog.unref();
-        this.#writer = this.#watchdog.stdin?.getWriter() ?? null;
-      } catch {
-        // Cleanup still happens on close and on normal exit.
-      }
-    }
+    this.#startWatchdog();
     try {
       await this.#writer?.write(new TextEncoder().encode(`${pid}\n`));
     } catch {

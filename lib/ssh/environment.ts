@@ -41,6 +41,11 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
    */
   sessions?: number;
   /**
+   * Aborting stops `open` while it connects (it rejects with the signal's reason); calls are not
+   * affected (each takes a signal of its own).
+   */
+  signal?: AbortSignal;
+  /**
    * When every session and channel of the open masters is busy, open another master (another
    * connection, with its own sessions and channels) instead of queueing, up to this many.
    * Default 1.
@@ -118,11 +123,16 @@ export class SshEnvironment extends FileOpsHost implements Environment {
       }
       return env;
     }
+    options.signal?.throwIfAborted();
     const lease = await acquireMaster(t, options, log, options.maxChannels);
     if (options.oneShot) return new SshEnvironment(t, options, lease);
     try {
       // Connection setup is safe to retry (refused, timed out, reset; never bad credentials).
-      await withRetry(`connect ${formatTarget(t)}`, () => lease.master.ensure(), { log });
+      const signal = options.signal;
+      await withRetry(`connect ${formatTarget(t)}`, () => lease.master.ensure(signal), {
+        log,
+        signal,
+      });
     } catch (e) {
       await lease.release();
       throw e;

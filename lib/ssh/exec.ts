@@ -25,6 +25,7 @@ import { shellJoin } from "../quote.ts";
 import { FrameScanner, newNonce } from "./_frames.ts";
 import { buildWrapperScript, envHeader } from "./_remote_script.ts";
 import { connectError, type Master } from "./master.ts";
+import { isTransient } from "../retry.ts";
 import { buildSshArgv, NO_MASTER_SENTINEL, type SshConnectOptions } from "./options.ts";
 
 export { KILL_GRACE_MS } from "../_async.ts";
@@ -134,7 +135,7 @@ export async function sshExec(
   for (let attempt = 1;; attempt++) {
     const master = ctx.master;
     const mayCarry = master !== null && ctx.oneShot === true && !master.alive;
-    if (master && !mayCarry) await master.ensure();
+    if (master && !mayCarry) await master.ensure(opts.signal);
     const release = master ? await master.channels.acquire() : () => {};
     let outcome: ClientOutcome;
     try {
@@ -143,18 +144,24 @@ export async function sshExec(
       release();
     }
     const verdict = await interpret(ctx, outcome, opts, started);
-    if (verdict !== "retry") return verdict;
-    if (!replayable || attempt >= 3) {
-      throw new SshConnectionLost({
+    if (!("retry" in verdict)) return verdict;
+    // The command provably never started: only connection setup is repeated, never a command.
+    if (!replayable || attempt >= 3 || opts.signal?.aborted) {
+      throw verdict.retry ?? new SshConnectionLost({
         host: formatTarget(ctx.target),
         message: `Cannot open a channel to "${formatTarget(ctx.target)}" over the master`,
         stderrTail: outcome.stderrTail,
         hint: "The connection was lost before the command started; retry the call",
       });
     }
-    ctx.log(`channel could not open (attempt ${attempt}); the command did not start, retrying`);
-    await master?.invalidate();
-    await sleep(50 * attempt);
+    const delay = verdict.retry ? 250 * 2 ** (attempt - 1) : 50 * attempt;
+    ctx.log(
+      verdict.retry
+        ? `connect failed (attempt ${attempt}: ${verdict.retry.message}); retrying in ${delay} ms`
+        : `channel could not open (attempt ${attempt}); the command did not start, retrying`,
+    );
+    if (!verdict.retry) await master?.invalidate();
+    await sleep(delay, opts.signal);
   }
 }
 
@@ -389,7 +396,7 @@ async function interpret(
   o: ClientOutcome,
   opts: ExecOptions,
   started: number,
-): Promise<ExecResult | "retry"> {
+): Promise<ExecResult | { retry: Error | null }> {
   const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
     code,
     signal,
@@ -412,7 +419,9 @@ async function interpret(
   if (master && o.carried) {
     // The call was the master: ssh's own messages are in its log, not on stderr.
     if (o.pgid === null) {
+      // The master that was to carry the call did not connect: nothing ran.
       const failure = await master.carrierFailure();
+      if (failure && isTransient(failure)) return { retry: failure as Error };
       if (failure) throw failure;
     } else {
       const log = tail(await master.logText());
@@ -431,13 +440,13 @@ async function interpret(
       throw connectError(ctx.target, ctx.options, text, 255);
     }
   } else {
-    if (o.pgid === null && text.includes(NO_MASTER_SENTINEL)) return "retry";
+    if (o.pgid === null && text.includes(NO_MASTER_SENTINEL)) return { retry: null };
     if (
       o.pgid === null &&
       /session request failed|Session open refused|open failed|administratively prohibited/i.test(
         text,
       )
-    ) return "retry";
+    ) return { retry: null };
     if (!await master.check(o.generation)) {
       await master.invalidate();
       throw new SshConnectionLost({

@@ -43,6 +43,7 @@ import {
 } from "../files.ts";
 import { withRetry } from "../retry.ts";
 import {
+  cleanStaleTemps,
   fileReadable,
   localError,
   reserveSpace,
@@ -308,6 +309,7 @@ export class SshFiles implements FileOps {
           throw localError(e, dir, "create");
         });
       }
+      await cleanStaleTemps(dir);
       const tmp = tempPathFor(dir, basename(localPath));
       try {
         // Created private first; ssh's redirection then truncates it and keeps that mode.

@@ -13,7 +13,7 @@ import { formatTarget, sshDestination, type Target } from "../target.ts";
 import type { Logger } from "../environment.ts";
 import { ControlDir } from "./_control_dir.ts";
 import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
-import { KILL_GRACE_MS, withTimeout } from "../_async.ts";
+import { abortable, aborted, KILL_GRACE_MS, withTimeout } from "../_async.ts";
 import { Keeper } from "./keeper.ts";
 import { buildKillScript } from "./_remote_script.ts";
 
@@ -285,13 +285,15 @@ export class Master {
 
   /**
    * Makes sure a master runs: the first caller starts it, concurrent callers wait for that start.
-   * A master that died is replaced.
+   * A master that died is replaced. An abort of `signal` stops the wait (and the start, if this
+   * caller began it) and rejects with the signal's reason.
    */
-  async ensure(): Promise<void> {
+  async ensure(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new Error("Master is closed");
     while (true) {
+      signal?.throwIfAborted();
       if (this.#starting) {
-        await this.#starting;
+        await (signal ? abortable(this.#starting, signal) : this.#starting);
         continue;
       }
       if (this.#alive && await this.#socketExists()) return;
@@ -301,7 +303,7 @@ export class Master {
         this.#child?.kill("SIGTERM");
         await this.#child?.status;
       }
-      const p = this.#start();
+      const p = this.#start(signal);
       this.#starting = p;
       try {
         await p;
@@ -346,9 +348,9 @@ export class Master {
     }
   }
 
-  async #start(): Promise<void> {
+  async #start(signal?: AbortSignal): Promise<void> {
     const child = await this.#spawnMaster(null);
-    await this.#awaitReady(child);
+    await this.#awaitReady(child, signal);
   }
 
   /**
@@ -445,7 +447,7 @@ export class Master {
     return child;
   }
 
-  async #awaitReady(child: Child): Promise<void> {
+  async #awaitReady(child: Child, signal?: AbortSignal): Promise<void> {
     let exited: { code: number } | null = null;
     child.status.then((s) => (exited = s));
     const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
@@ -462,13 +464,24 @@ export class Master {
           throw connectError(this.target, this.options, text, (exited as { code: number }).code);
         }
         if (await this.#socketExists()) break;
+        if (signal?.aborted) {
+          // Stopped while it connects: nothing ran over it yet.
+          child.ref();
+          child.kill("SIGTERM");
+          await child.status;
+          throw signal.reason;
+        }
         if (Date.now() - started > limitMs) {
           child.ref();
           child.kill("SIGKILL");
           await child.status;
           throw connectError(this.target, this.options, await this.logText(), null, "timeout");
         }
-        await Promise.race([child.status, changes ? changes.next(100) : sleep(delay)]);
+        await Promise.race([
+          child.status,
+          changes ? changes.next(100) : sleep(delay),
+          ...(signal ? [aborted(signal)] : []),
+        ]);
         delay = Math.min(delay + 1, 5);
       }
     } finally {

@@ -16,7 +16,7 @@ import type { Environment } from "../environment.ts";
 import { FileError, YonderError } from "../errors.ts";
 import { withRetry } from "../retry.ts";
 import { fileFailure } from "../ssh/files.ts";
-import { localError, tempPathFor, writeAllSync } from "../_file_stream.ts";
+import { cleanStaleTemps, localError, tempPathFor, writeAllSync } from "../_file_stream.ts";
 import {
   loadManifest,
   type Manifest,
@@ -205,6 +205,8 @@ export async function pull(
   const excluded = excluder(options.exclude);
   const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
+  // Temp files a killed pull left at the top of the tree go first (they are not part of it).
+  await cleanStaleTemps(localDir);
   const [remoteAll, local] = await Promise.all([
     timed(remoteTree(env, remoteDir, false)),
     scanLocal(localDir, { excluded, previous: manifest }, true),

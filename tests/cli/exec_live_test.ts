@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 import { survivors, uniqueSleep } from "../_contract.ts";
 import { connFlags, runCli, startCli } from "./_run.ts";
+import { startLink } from "../fixtures/link.ts";
 
 const dec = new TextDecoder();
 
@@ -101,14 +102,72 @@ liveSshTest("yonder exec does not hang when its own stdin never closes", async (
   await child.stdin.close().catch(() => {});
 });
 
-liveSshTest("yonder exec says refused with exit 255 when nothing listens", async () => {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
-  const r = await runCli(["exec", "-r", `ssh://u@127.0.0.1:${port}`, "--", "true"]);
+  return port;
+}
+
+liveSshTest(
+  "yonder exec says refused with exit 255 when nothing listens, after 3 tries",
+  async () => {
+    const port = freePort();
+    const r = await runCli(["exec", "-v", "-r", `ssh://u@127.0.0.1:${port}`, "--", "true"]);
+    assert.equal(r.code, 255);
+    assert.match(
+      r.stderr,
+      /^yonder: refused: Connection to "ssh:\/\/u@127\.0\.0\.1:\d+" refused/m,
+    );
+    assert.match(r.stderr, /\nhint: /);
+    // Connection setup is retried (the command provably never started), as the library does.
+    assert.equal((r.stderr.match(/connect failed \(attempt \d/g) ?? []).length, 2, r.stderr);
+  },
+);
+
+liveSshTest("yonder exec --json prints one object when the connection fails", async () => {
+  const port = freePort();
+  const r = await runCli(["exec", "--json", "-r", `ssh://u@127.0.0.1:${port}`, "--", "true"]);
   assert.equal(r.code, 255);
-  assert.match(r.stderr, /^yonder: refused: Connection to "ssh:\/\/u@127\.0\.0\.1:\d+" refused/);
-  assert.match(r.stderr, /\nhint: /);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.code, 255);
+  assert.equal(j.target, `ssh://u@127.0.0.1:${port}`);
+  assert.equal(j.error.kind, "refused");
+  assert.match(j.error.message, /refused/);
+  assert.match(r.stderr, /^yonder: refused: /m, "the error line is on stderr too");
+});
+
+liveSshTest("Ctrl-C while connecting ends exec, put and push at once with 130", async (t) => {
+  await using host = await openLiveHost();
+  if (host.kind !== "native") return;
+  // A link that takes the connection but never answers: ssh waits for the banner.
+  await using link = startLink(host.fixture!.port);
+  link.cut();
+  const target = `ssh://${host.fixture!.user}@127.0.0.1:${link.port}`;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "x");
+    const commands: [string, string[]][] = [
+      ["exec", ["exec", "-r", target, "--", "true"]],
+      ["put", ["put", "-r", target, `${dir}/f`, "/tmp/f"]],
+      ["push", ["push", "-r", target, dir, "/tmp/d"]],
+    ];
+    for (const [name, args] of commands) {
+      await t.step(name, async () => {
+        const child = startCli(args);
+        await new Promise((r) => setTimeout(r, 700));
+        const sent = performance.now();
+        child.kill("SIGINT");
+        const status = await child.output();
+        const took = performance.now() - sent;
+        assert.equal(status.code, 130, new TextDecoder().decode(status.stderr));
+        assert.ok(took < 1500, `exited ${took.toFixed(0)} ms after SIGINT`);
+        assert.equal(await localSsh(link.port), "", "no ssh process is left");
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 liveSshTest("yonder check reports each probe", async () => {
