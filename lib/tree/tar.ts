@@ -22,6 +22,7 @@ import { type Child, spawn } from "../process.ts";
 import { fileReadable } from "../_file_stream.ts";
 import { pump } from "../_output.ts";
 import type { Sha256 } from "./_hash.ts";
+import type { TarStreamHeader } from "../deps.ts";
 import {
   BLOCK,
   END_OF_ARCHIVE,
@@ -470,11 +471,10 @@ async function jsTar(
 > {
   const { tarStream } = await import("../deps.ts");
   const pack = tarStream.pack();
-  type Pack = typeof pack;
-  const entry = (header: Parameters<Pack["entry"]>[0], content?: Uint8Array) =>
+  const entry = (header: TarStreamHeader, content?: Uint8Array) =>
     new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (content) pack.entry(header, content as unknown as Parameters<Pack["entry"]>[1], cb);
+      if (content) pack.entry(header, content, cb);
       else pack.entry(header, cb);
     });
   const produce = async () => {
@@ -572,7 +572,7 @@ export async function readTar(
     try {
       for await (const chunk of file.readable) {
         if (extract.destroyed) break;
-        if (!extract.write(chunk as never)) {
+        if (!extract.write(chunk)) {
           await new Promise<void>((r) => {
             const done = () => {
               extract.off("drain", done);
@@ -586,7 +586,7 @@ export async function readTar(
       }
       if (!extract.destroyed) extract.end();
     } catch (e) {
-      extract.destroy(e as Error);
+      extract.destroy(e instanceof Error ? e : new Error(String(e)));
     }
   })();
   try {
