@@ -167,22 +167,28 @@ export function umask(): number {
 /** Maps a local Deno error about `path` to a typed yonder error. */
 export function localError(e: unknown, path: string, op: string): Error {
   if (e instanceof YonderError) return e;
-  if (!(e instanceof Error)) return new FileError(path, `Cannot ${op} "${path}": ${String(e)}`);
+  const here = { where: "local" };
+  if (!(e instanceof Error)) {
+    return new FileError(path, `Cannot ${op} "${path}": ${String(e)}`, here);
+  }
   const code = (e as { code?: string }).code;
-  if (e instanceof Deno.errors.NotFound) return new NotFound(path, `"${path}" does not exist`);
+  if (e instanceof Deno.errors.NotFound) {
+    return new NotFound(path, `"${path}" does not exist on this machine`, here);
+  }
   if (e instanceof Deno.errors.PermissionDenied || code === "EACCES" || code === "EPERM") {
-    return new PermissionDenied(path, `Permission denied: cannot ${op} "${path}"`);
+    return new PermissionDenied(path, `Permission denied: cannot ${op} "${path}"`, here);
   }
   if (e instanceof Deno.errors.NotADirectory) {
-    return new NotADirectory(path, `A parent of "${path}" is not a directory`);
+    return new NotADirectory(path, `A parent of "${path}" is not a directory`, here);
   }
   if (code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT") {
     return new NoSpace(path, `No space left to write "${path}"`, {
-      hint: "Free space on the local filesystem; the old file is intact",
+      ...here,
+      hint: "Free space on the local filesystem; the destination was not changed",
     });
   }
   if (e instanceof Deno.errors.IsADirectory) {
-    return new FileError(path, `"${path}" is a directory`);
+    return new FileError(path, `"${path}" is a directory`, here);
   }
-  return new FileError(path, `Cannot ${op} "${path}": ${e.message}`, { cause: e });
+  return new FileError(path, `Cannot ${op} "${path}": ${e.message}`, { ...here, cause: e });
 }

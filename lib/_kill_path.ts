@@ -78,11 +78,20 @@ export function stoppedStatus(reason: KillReason): { code: number; signal: Deno.
 
 /** The typed error for a working directory that could not be entered (`notfound`, …). */
 export function cwdError(kind: string, dir: string, host: string): Error {
+  const about = { where: host, role: "cwd" as const };
   if (kind === "notdir") {
-    return new NotADirectory(dir, `Working directory "${dir}" on "${host}" is not a directory`);
+    return new NotADirectory(
+      dir,
+      `Working directory "${dir}" on "${host}" is not a directory`,
+      about,
+    );
   }
   if (kind === "denied") {
-    return new PermissionDenied(dir, `Working directory "${dir}" on "${host}": permission denied`);
+    return new PermissionDenied(
+      dir,
+      `Working directory "${dir}" on "${host}": permission denied`,
+      about,
+    );
   }
-  return new NotFound(dir, `Working directory "${dir}" does not exist on "${host}"`);
+  return new NotFound(dir, `Working directory "${dir}" does not exist on "${host}"`, about);
 }

@@ -109,11 +109,21 @@ export class FileError extends YonderError {
   override readonly name: string = "FileError";
   /** The path the operation was about. */
   readonly path: string;
+  /** Where the path is: `"local"` (this machine) or the remote host's label; unset if unknown. */
+  readonly where: string | undefined;
+  /** `"cwd"` when the path is the working directory a command was to run in. */
+  readonly role: "cwd" | undefined;
 
   /** Creates a file error about `path`. */
-  constructor(path: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(
+    path: string,
+    message: string,
+    options: { hint?: string; cause?: unknown; where?: string; role?: "cwd" } = {},
+  ) {
     super(message, options);
     this.path = path;
+    this.where = options.where;
+    this.role = options.role;
   }
 }
 

@@ -62,11 +62,25 @@ export async function withRetry<T>(
   const tries = options.tries ?? 3;
   const base = options.baseDelayMs ?? 250;
   const retryable = options.retryable ?? isTransient;
+  let lost: SshConnectionLost | null = null;
   for (let attempt = 1;; attempt++) {
     try {
       return await fn(attempt);
     } catch (e) {
-      if (attempt >= tries || !retryable(e) || options.signal?.aborted) throw e;
+      if (e instanceof SshConnectionLost) lost ??= e;
+      if (attempt >= tries || !retryable(e) || options.signal?.aborted) {
+        // A connection that was lost and could not be set up again: the loss is the news, the
+        // failed reconnect its detail.
+        if (lost && e instanceof SshConnectError) {
+          throw new SshConnectionLost({
+            host: lost.host,
+            message: `${lost.message}; reconnecting failed: ${e.message}`,
+            stderrTail: lost.stderrTail,
+            hint: lost.hint ?? e.hint,
+          });
+        }
+        throw e;
+      }
       const delay = base * 2 ** (attempt - 1);
       options.log?.(
         `${what}: attempt ${attempt} failed (${

@@ -108,6 +108,15 @@ export function parseTarget(input: string): Target {
     }
     return parseUrl(input, input.slice(scheme[0].length));
   }
+  // "ssh:/host" or "ssh:host" is a URL with a slash missing, not a host named "ssh".
+  if (/^ssh:(?!\/\/)/i.test(input) && !/^ssh:\d*$/i.test(input)) {
+    throw new TargetError(
+      "scheme",
+      input,
+      `Malformed URL ${q(input)}: "ssh:" must be followed by "//"`,
+      { hint: `Write ${q(`ssh://${input.replace(/^ssh:\/*/i, "")}`)}` },
+    );
+  }
   return parsePlain(input);
 }
 

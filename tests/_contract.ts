@@ -78,6 +78,15 @@ async function contractSteps(
     assert.equal((await env.exec(["no-such-command-yonder"])).code, 127);
   });
 
+  await t.step("a command killed by a signal gets 128+n and no shell message", async () => {
+    const killed = await env.exec(["sh", "-c", "echo before >&2; kill -9 $$"]);
+    assert.equal(killed.code, 137);
+    assert.equal(text(killed.stderr), "before\n", "no 'Killed' line from a shell");
+    const script = await env.exec("kill -TERM $$");
+    assert.equal(script.code, 143);
+    assert.equal(text(script.stderr), "");
+  });
+
   await t.step("1 MiB of every byte value passes stdin and stdout exactly", async () => {
     const data = everyByte(1 << 20);
     const r = await env.exec(["cat"], { stdin: data });

@@ -143,7 +143,6 @@ Deno.test("parseTarget() accepts scp-like host:port and host:path", async (t) =>
     ["host:/[x]", { host: "host", path: "/[x]" }],
     ["host::1", { host: "host", path: ":1" }],
     ["cafe:1:2", { host: "cafe", path: "1:2" }],
-    ["ssh:/x", { host: "ssh", path: "/x" }],
     ["user@host://x", { user: "user", host: "host", path: "//x" }],
   ];
   for (const [input, want] of cases) {
@@ -230,6 +229,18 @@ Deno.test("parseTarget() rejects unknown schemes", async (t) => {
       assert.ok(err.hint);
     });
   }
+});
+
+Deno.test("parseTarget() refuses an ssh URL with a slash missing", async (t) => {
+  for (const input of ["ssh:/host", "ssh:host", "SSH:/u@h:22/p"]) {
+    await t.step(JSON.stringify(input), () => {
+      const err = assertTargetError(() => parseTarget(input), "scheme");
+      assertMessageStyle(err);
+      assert.match(err.hint ?? "", /ssh:\/\//);
+    });
+  }
+  // A host named "ssh" with a port stays what it was.
+  assert.deepEqual(parseTarget("ssh:2222"), { host: "ssh", port: 2222 });
 });
 
 Deno.test("parseTarget() rejects whitespace and control characters in host and user", async (t) => {

@@ -168,6 +168,15 @@ export function debugLogger(io: Io, level: number): Logger {
   };
 }
 
+/**
+ * Checks the values of the connection flags before anything else, so `put -p a b` says the port
+ * is bad rather than that LOCAL and REMOTE are missing.
+ */
+export function checkConnectionFlags(v: ConnValues): void {
+  if (v.port !== undefined) intFlag("port", v.port, 1, 65535);
+  if (v["connect-timeout"] !== undefined) secondsFlag("connect-timeout", v["connect-timeout"]);
+}
+
 /** Opens the environment the flags select: SSH when a target is given, else local. */
 export async function openEnvironment(
   io: Io,
@@ -203,7 +212,8 @@ export async function openEnvironment(
 /** The exit code for an error: 255 connection, 2 usage, 1 anything else. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
-  if (e instanceof UsageError) return EXIT.usage;
+  // A working directory that cannot be entered is a bad argument, not the command's failure.
+  if (e instanceof UsageError || (e instanceof FileError && e.role === "cwd")) return EXIT.usage;
   return EXIT.failure;
 }
 
@@ -237,15 +247,22 @@ export function errorJson(target: string, e: unknown): Record<string, unknown> {
 export async function reportError(io: Io, e: unknown): Promise<number> {
   if (e instanceof YonderError) {
     let line: string;
-    if (e instanceof NotFound) line = `yonder: ${e.path}: not found`;
-    else if (e instanceof FileError) line = `yonder: ${e.path}: ${e.message}`;
+    if (e instanceof FileError && e.role === "cwd") line = `yonder: cwd: ${e.message}`;
+    else if (e instanceof NotFound) {
+      const where = e.where === "local" ? " (local)" : e.where ? ` on ${e.where}` : "";
+      line = `yonder: ${e.path}: not found${where}`;
+    } else if (e instanceof FileError) line = `yonder: ${e.path}: ${e.message}`;
     else if (e instanceof SshConnectError) line = `yonder: ${e.kind}: ${e.message}`;
     else if (e instanceof SshConnectionLost) line = `yonder: connection lost: ${e.message}`;
     else if (e instanceof UsageError) line = `yonder: usage: ${e.message}`;
     else line = `yonder: error: ${e.message}`;
     await say(io, line);
     if (e instanceof SshConnectError && e.stderrTail) {
-      await say(io, e.stderrTail.split("\n").map((l) => `  ssh: ${l}`).join("\n"));
+      // ssh's own lines mostly start with "ssh: " already.
+      const lines = e.stderrTail.split("\n").map((l) =>
+        `  ${l.startsWith("ssh: ") ? l : `ssh: ${l}`}`
+      );
+      await say(io, lines.join("\n"));
     }
     if (e.hint) await say(io, `hint: ${e.hint}`);
     return exitCodeFor(e);

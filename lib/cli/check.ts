@@ -2,15 +2,24 @@
 
 import { parseFlags } from "./_args.ts";
 import type { Environment } from "../environment.ts";
-import { SshConnectError, UsageError, YonderError } from "../errors.ts";
-import { CONNECTION_FLAGS, CONNECTION_HELP, EXIT, type Io, openEnvironment } from "./_common.ts";
+import { SshConnectError, YonderError } from "../errors.ts";
+import { formatTarget, parseTarget } from "../target.ts";
+import {
+  checkConnectionFlags,
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  EXIT,
+  type Io,
+  openEnvironment,
+} from "./_common.ts";
 
 /** Help for `yonder check`. */
-export const CHECK_HELP = `Usage: yonder check -r TARGET [--json]
+export const CHECK_HELP = `Usage: yonder check [-r TARGET] [--json]
 
 Probes a target: connection and authentication, the remote POSIX shell, tar and sha256sum (needed
 for tree sync and verified transfers), and the round-trip time of a command over the connection.
-Prints one line per probe, with a hint for each failure.
+Prints one line per probe, with a hint for each failure. Without a target it probes this machine
+(what yonder's commands use when run without -r).
 
 Options:
       --json                print one JSON object instead of lines
@@ -44,10 +53,10 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     await io.stdout(enc.encode(CHECK_HELP + "\n"));
     return EXIT.ok;
   }
-  const target = values.remote ?? io.env("YONDER_REMOTE");
-  if (!target) {
-    throw new UsageError("No target given", { hint: "yonder check -r user@host" });
-  }
+  checkConnectionFlags(values);
+  const given = values.remote ?? io.env("YONDER_REMOTE");
+  // Named as exec --json names it: the canonical form, or "local".
+  const target = given ? formatTarget(parseTarget(given)) : "local";
   const probes: Probe[] = [];
   const print = async (p: Probe) => {
     probes.push(p);
@@ -59,7 +68,7 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const started = performance.now();
   let env: Environment;
   try {
-    env = await openEnvironment(io, { ...values, remote: target });
+    env = await openEnvironment(io, values);
   } catch (e) {
     if (!(e instanceof SshConnectError)) throw e;
     await print({ name: "connect", ok: false, detail: `${e.kind}: ${e.message}`, hint: e.hint });
@@ -70,7 +79,9 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
     await print({
       name: "connect",
       ok: true,
-      detail: `connected and authenticated in ${Math.round(performance.now() - started)} ms`,
+      detail: env.kind === "local"
+        ? "local: no connection needed (no -r and no $YONDER_REMOTE)"
+        : `connected and authenticated in ${Math.round(performance.now() - started)} ms`,
     });
     const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
     const facts = new Map<string, string>();

@@ -7,6 +7,7 @@ import { UsageError } from "../errors.ts";
 import type { Environment } from "../environment.ts";
 import { formatTarget, parseTarget } from "../target.ts";
 import {
+  checkConnectionFlags,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   debugLogger,
@@ -31,7 +32,8 @@ Options:
   -e, --env NAME=VALUE      set a variable (repeatable); names that look secret are refused
       --allow-env NAME      allow sending a secret-looking name (repeatable)
       --timeout SEC         kill the command (its whole process group) after SEC seconds: exit 124
-      --stdin               forward local stdin (default: the command reads /dev/null)
+      --stdin               forward local stdin; without it the command reads /dev/null and
+                            piped input is not sent (echo x | yonder exec -- cat prints nothing)
       --shell               run CMD as a sh -c script instead of an argv
       --json                print one JSON object with the result instead of streaming
       --max-output BYTES    keep at most BYTES of each stream (with --json); more sets truncated
@@ -108,6 +110,7 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
     await io.stdout(enc.encode(EXEC_HELP + "\n"));
     return EXIT.ok;
   }
+  checkConnectionFlags(values);
   const command = [...positionals, ...(rest ?? [])];
   if (command.length === 0) {
     throw new UsageError("No command given", { hint: "yonder exec [-r TARGET] -- CMD [ARG...]" });

@@ -10,6 +10,7 @@ import { FileError, UsageError } from "../errors.ts";
 import type { FileInfo } from "../files.ts";
 import type { PullResult, TreeResult } from "../tree/types.ts";
 import {
+  checkConnectionFlags,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   EXIT,
@@ -154,6 +155,7 @@ function interrupts(io: Io): { signal: AbortSignal; stop: () => void } {
 export async function catCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS });
   if (values.help) return await help(io, CAT_HELP);
+  checkConnectionFlags(values);
   if (positionals.length === 0) {
     throw new UsageError("No path given", { hint: "yonder cat [-r TARGET] PATH" });
   }
@@ -189,6 +191,7 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
     mode: { type: "string", short: "m" },
   });
   if (values.help) return await help(io, PUT_HELP);
+  checkConnectionFlags(values);
   const [from, to] = positionals;
   if (from === undefined || to === undefined || positionals.length > 2) {
     throw new UsageError("Expected LOCAL and REMOTE", {
@@ -243,6 +246,7 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
     mkdirs: { type: "boolean" },
   });
   if (values.help) return await help(io, GET_HELP);
+  checkConnectionFlags(values);
   const [from, toArg] = positionals;
   if (from === undefined || positionals.length > 2) {
     throw new UsageError("Expected REMOTE [LOCAL]", {
@@ -303,6 +307,7 @@ export async function lsCommand(argv: string[], io: Io): Promise<number> {
     json: { type: "boolean" },
   });
   if (values.help) return await help(io, LS_HELP);
+  checkConnectionFlags(values);
   if (positionals.length > 1) throw new UsageError("Expected at most one PATH");
   const path = positionals[0] ?? ".";
   return await withEnv(io, values, async (env) => {
@@ -354,6 +359,7 @@ function summary(verb: string, r: TreeResult): string {
 export async function pushCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS, ...TREE_FLAGS });
   if (values.help) return await help(io, PUSH_HELP);
+  checkConnectionFlags(values);
   const [from, to] = positionals;
   if (from === undefined || to === undefined || positionals.length > 2) {
     throw new UsageError("Expected LOCAL_DIR and REMOTE_DIR", {
@@ -390,6 +396,7 @@ export async function pullCommand(argv: string[], io: Io): Promise<number> {
     prefer: { type: "string" },
   });
   if (values.help) return await help(io, PULL_HELP);
+  checkConnectionFlags(values);
   const [from, to] = positionals;
   if (from === undefined || to === undefined || positionals.length > 2) {
     throw new UsageError("Expected REMOTE_DIR and LOCAL_DIR", {

@@ -261,8 +261,9 @@ export function writeScript(w: WriteScript): string {
     `if [ \${#b} -gt 200 ]; then t="$d/.yonder-tmp-$$-${nonce}"; else t="$d/.$b.yonder-tmp-$$-${nonce}"; fi`,
     // What writers that no longer run left in this directory (temp files, staged trees).
     `yf_sweep "$d"`,
-    // An interruption we can see (a signal: timeout, abort, a client gone) takes the temp file.
-    `trap 'rm -f -- "$t"; exit 143' HUP INT TERM`,
+    // An interruption we can see (a signal: timeout, abort, a client gone) takes the temp file;
+    // a channel that closed makes writes fail rather than end the script before its cleanup.
+    `trap 'rm -f -- "$t"; exit 143' HUP INT TERM; trap '' PIPE`,
     // The temp file is private (umask 077) while it fills when the result gets a mode of its own
     // (given, or the old file's); a new file takes the default mode from the start, so it needs
     // no chmod. cat, not head -c: GNU head copies in 8 KiB pieces, which costs a sixth of the

@@ -60,6 +60,25 @@ interface Lane {
   pool: SessionPool | null;
 }
 
+/**
+ * A missing identity file makes ssh warn and go on with other keys, which fails as a generic
+ * authentication error: say what is wrong before connecting. (Paths with ssh's `%` tokens are
+ * left to ssh.)
+ */
+async function checkIdentityFile(path: string | undefined): Promise<void> {
+  if (path === undefined || path.includes("%")) return;
+  const home = Deno.env.get("HOME") ?? "";
+  const local = path === "~" ? home : path.startsWith("~/") ? `${home}/${path.slice(2)}` : path;
+  try {
+    await Deno.stat(local);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return;
+    throw new UsageError(`Identity file "${path}" does not exist`, {
+      hint: "Pass the path of an existing private key with -i, or leave it out to use ssh-agent",
+    });
+  }
+}
+
 /** Default number of sessions per target. */
 export const DEFAULT_SESSIONS = 6;
 
@@ -113,6 +132,7 @@ export class SshEnvironment extends FileOpsHost implements Environment {
   ): Promise<SshEnvironment> {
     const t = typeof target === "string" ? parseTarget(target) : target;
     validateConnectOptions(options);
+    await checkIdentityFile(options.identityFile);
     const log = options.logger ?? (() => {});
     if (Deno.build.os === "windows") {
       // No ControlMaster on Windows: each call is its own connection.

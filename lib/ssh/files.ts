@@ -80,47 +80,57 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
   const detail = text ? `: ${text.split("\n").at(-1)}` : "";
   const S = FILE_STATUS;
   const dir = dirname(path, true);
+  const where = { where: host };
   switch (r.code) {
     case S.notFound:
       if (op === "write" || op === "create") {
         return new NotFound(
           op === "create" ? path : dir,
           `Directory "${dir}" does not exist on "${host}"`,
-          { hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
+          { ...where, hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
         );
       }
-      return new NotFound(path, `"${path}" does not exist on "${host}"`);
+      return new NotFound(path, `"${path}" does not exist on "${host}"`, where);
     case S.denied:
-      return new PermissionDenied(path, `Permission denied: cannot ${op} "${path}" on "${host}"`);
+      return new PermissionDenied(
+        path,
+        `Permission denied: cannot ${op} "${path}" on "${host}"`,
+        where,
+      );
     case S.notDir:
       return new NotADirectory(
         op === "list" ? path : dir,
         op === "list"
           ? `"${path}" on "${host}" is not a directory`
           : `A parent of "${path}" on "${host}" is not a directory`,
+        where,
       );
     case S.noSpace:
       return new NoSpace(path, `No space left on "${host}" to write "${path}"${detail}`, {
-        hint: "Free space (or raise the file size limit) on the remote; the old file is intact",
+        ...where,
+        hint:
+          "Free space (or raise the file size limit) on the remote; the destination was not changed",
       });
     case S.isDir:
-      return new FileError(path, `"${path}" on "${host}" is a directory`);
+      return new FileError(path, `"${path}" on "${host}" is a directory`, where);
     case S.short:
       return new FileError(
         path,
         `The upload of "${path}" to "${host}" was cut short${detail}; the destination is unchanged`,
+        where,
       );
     case S.long:
       return new FileError(
         path,
         `The upload of "${path}" to "${host}" brought more bytes than announced${detail}; ` +
           `the destination is unchanged`,
-        { hint: "The source grew while it was sent; retry once it stops changing" },
+        { ...where, hint: "The source grew while it was sent; retry once it stops changing" },
       );
     case S.exists:
-      return new FileError(path, `"${path}" already exists on "${host}"`);
+      return new FileError(path, `"${path}" already exists on "${host}"`, where);
     case S.notEmpty:
       return new FileError(path, `Directory "${path}" on "${host}" is not empty`, {
+        ...where,
         hint: "Pass recursive to remove it with everything in it",
       });
     case 124:
@@ -131,6 +141,7 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
       return new FileError(
         path,
         `Cannot ${op} "${path}" on "${host}"${detail || ` (exit ${r.code})`}`,
+        where,
       );
   }
 }

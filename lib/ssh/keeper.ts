@@ -2,8 +2,9 @@
  * The keeper: one long-lived remote shell per master, on a channel of its own, that is the remote
  * side's lifeline. yonder tells it which process groups its calls run in (and which session
  * shells it keeps); when the client goes away — this process killed, the master killed, the link
- * dropped — the keeper stops them all (TERM, then KILL after the grace period), so no command
- * outlives its caller.
+ * dropped — the keeper stops them all, so no command outlives its caller: it gives them a second
+ * to end by themselves (a command reading stdin has just seen its end), then TERM, then KILL to
+ * whatever is still alive after the grace period.
  *
  * It notices the client is gone when its stdin closes (a dead process or master: sshd closes the
  * channel) or when the heartbeat this side sends every {@linkcode HEARTBEAT_MS} stops for
@@ -48,8 +49,11 @@ export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): st
     `ka() { if command -v ps >/dev/null && command -v awk >/dev/null; then ` +
     `ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; ` +
     `else kill -0 -"$1"; fi; }`,
-    `kk() { ( kill -TERM -"$1" || kill -TERM "$1"; i=0; while ka "$1" && [ $i -lt ${steps} ]; do ` +
-    `sleep 0.1 || sleep 1; i=$((i+1)); done; kill -KILL -"$1"; printf '\\036${f}killed:%s\\n' "$1" ) & }`,
+    // kk GROUP: TERM, then KILL only if something of it is still alive after the grace period
+    // (a process running its TERM trap must be left to finish it).
+    `kk() { ( kill -TERM -"$1" || kill -TERM "$1"; i=0; while ka "$1"; do ` +
+    `if [ $i -ge ${steps} ]; then kill -KILL -"$1"; break; fi; sleep 0.1 || sleep 1; i=$((i+1)); done; ` +
+    `printf '\\036${f}killed:%s\\n' "$1" ) & }`,
     // Functions use their own variable names: sh has no locals, and the loop below holds $x.
     `kd() { n=" "; for y in $KG; do [ "$y" = "$1" ] || n="$n$y "; done; KG=$n; ` +
     `n=" "; for y in $KP; do [ "$y" = "$1" ] || n="$n$y "; done; KP=$n; }`,
@@ -58,10 +62,14 @@ export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): st
     `ks() { for z in $(ps -eo ppid=,pgid= | awk -v s="$2" '$1 == s && $2 != s { print $2 }'); do ` +
     `kill -"$1" -"$z"; done; kill -"$1" -"$2" || kill -"$1" "$2"; }`,
     // The client is gone: stop what is watched, then leave.
-    `kl() { [ "$KG$KP" = "  " ] && exit 0; for y in $KG; do kill -TERM -"$y"; done; ` +
+    // First a second for what is watched to end by itself: a command reading stdin has just
+    // seen its end, and one that cleans up on that (an upload) must not be cut short.
+    `kl() { [ "$KG$KP" = "  " ] && exit 0; i=0; while [ $i -lt 10 ]; do a=; ` +
+    `for y in $KG; do ka "$y" && a=1; done; [ -z "$a" ] && break; sleep 0.1 || sleep 1; i=$((i+1)); done; ` +
+    `for y in $KG; do kill -TERM -"$y"; done; ` +
     `for y in $KP; do ks TERM "$y"; done; i=0; while [ $i -lt ${steps} ]; do a=; ` +
     `for y in $KG; do ka "$y" && a=1; done; [ -z "$a" ] && break; sleep 0.1 || sleep 1; ` +
-    `i=$((i+1)); done; for y in $KG; do kill -KILL -"$y"; done; for y in $KP; do ks KILL "$y"; done; exit 0; }`,
+    `i=$((i+1)); done; for y in $KG; do ka "$y" && kill -KILL -"$y"; done; for y in $KP; do ks KILL "$y"; done; exit 0; }`,
     `if [ -n "$BASH_VERSION" ]; then kr() { IFS= read -r -t ${DEADLINE_S} l; }; ` +
     `else kr() { IFS= read -r l; }; fi`,
     `printf '\\036${f}ready:%s\\n' "\${BASH_VERSION:+timed}"`,

@@ -142,7 +142,7 @@ export function classifySshError(text: string): SshConnectErrorKind {
   }
   if (/timed out/i.test(text)) return "timeout";
   if (
-    /Bad configuration option|Can't open user config file|command-line line|garbage at end of line|Unsupported option|bad .* specification|Bad port|terminating, \d+ bad configuration/i
+    /Bad configuration option|Can't open user config file|command-line line|garbage at end of line|Unsupported option|bad .* specification|Bad port|terminating, \d+ bad configuration|Only a single -J option/i
       .test(text)
   ) return "config";
   return "unknown";
@@ -175,7 +175,13 @@ const MESSAGES: Record<SshConnectErrorKind, (host: string) => string> = {
   unknown: (h) => `Cannot connect to "${h}"`,
 };
 
-function hintFor(kind: SshConnectErrorKind, diagnose: string): string {
+function hintFor(
+  kind: SshConnectErrorKind,
+  diagnose: string,
+  target: Target,
+  o: SshConnectOptions,
+): string {
+  const port = target.port ?? o.port;
   switch (kind) {
     case "refused":
       return `Check the host and port, and that sshd runs there; diagnose with: ${diagnose}`;
@@ -184,7 +190,9 @@ function hintFor(kind: SshConnectErrorKind, diagnose: string): string {
     case "host_key_changed":
       return `If the change is expected, remove the old key with: ssh-keygen -R HOST (then retry)`;
     case "host_key_unknown":
-      return `Add the host key to known_hosts (ssh-keyscan), or drop the strict host key policy`;
+      return `Add the host key to known_hosts, after checking it: ssh-keyscan ${
+        port !== undefined && port !== 22 ? `-p ${port} ` : ""
+      }${target.host} >> ${o.knownHostsFile ?? "~/.ssh/known_hosts"} (or drop the strict policy)`;
     case "ssh_missing":
       return `Install the OpenSSH client (apt-get install openssh-client) or pass its path`;
     case "dns":
@@ -202,16 +210,19 @@ export function connectError(
   exitCode: number | null,
   kind: SshConnectErrorKind = classifySshError(text),
 ): SshConnectError {
-  const host = formatTarget(target);
+  // The port may come from the options (-p) rather than the target: messages name it.
+  const host = formatTarget({ ...target, port: target.port ?? o.port });
   const stderrTail = tail(text);
   const detail = kind === "unknown" && stderrTail ? `: ${stderrTail.split("\n").at(-1)}` : "";
+  const missingKey = /Identity file (.*) not accessible/.exec(text)?.[1];
   return new SshConnectError({
     kind,
     host,
-    message: MESSAGES[kind](host) + detail,
+    message: MESSAGES[kind](host) + detail +
+      (kind === "auth" && missingKey ? ` (the identity file ${missingKey} does not exist)` : ""),
     exitCode,
     stderrTail,
-    hint: hintFor(kind, diagnoseCommand(target, o)),
+    hint: hintFor(kind, diagnoseCommand(target, o), target, o),
   });
 }
 

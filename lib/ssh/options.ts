@@ -167,8 +167,13 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
       break;
   }
   // Caller's options next: ssh keeps the first value it sees, so the lines above always win and the
-  // caller's win over the defaults below.
-  for (const opt of o.options ?? []) argv.push("-o", opt);
+  // caller's win over the defaults below. An explicit jump host wins over a ProxyJump option
+  // (ssh refuses the two together).
+  const jumping = jumpHosts(o).length > 0;
+  for (const opt of o.options ?? []) {
+    if (jumping && /^proxyjump=/i.test(opt)) continue;
+    argv.push("-o", opt);
+  }
   argv.push("-o", `ConnectTimeout=${o.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`);
   argv.push("-o", `ServerAliveInterval=${o.serverAliveInterval ?? 15}`);
   argv.push("-o", `ServerAliveCountMax=${o.serverAliveCountMax ?? 3}`);

@@ -199,6 +199,23 @@ export async function pull(
   localDir: string,
   options: PullOptions = {},
 ): Promise<PullResult> {
+  const existed = await Deno.lstat(localDir).then(() => true, () => false);
+  try {
+    return await pullInto(env, remoteDir, localDir, options);
+  } catch (e) {
+    // A pull into a directory it created leaves nothing behind when it fails: all of it was
+    // this pull's.
+    if (!existed) await Deno.remove(localDir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+async function pullInto(
+  env: Environment,
+  remoteDir: string,
+  localDir: string,
+  options: PullOptions,
+): Promise<PullResult> {
   const started = performance.now();
   const waits = remoteTimer();
   const timed = waits.timed;

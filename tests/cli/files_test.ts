@@ -108,10 +108,10 @@ liveSshTest("cli missing file: exit 1 and 'yonder: <path>: not found'", async ()
   await using host = await openLiveHost();
   const cat = await cli(["cat", ...flags(host), "/nonexistent/yonder-missing"]);
   assert.equal(cat.code, 1);
-  assert.match(cat.stderr, /^yonder: \/nonexistent\/yonder-missing: not found$/m);
+  assert.match(cat.stderr, /^yonder: \/nonexistent\/yonder-missing: not found on ssh:\/\/\S+$/m);
   const get = await cli(["get", ...flags(host), "~/yonder-missing", "/tmp/yonder-never-written"]);
   assert.equal(get.code, 1);
-  assert.match(get.stderr, /^yonder: ~\/yonder-missing: not found$/m);
+  assert.match(get.stderr, /^yonder: ~\/yonder-missing: not found on ssh:\/\/\S+$/m);
   await assert.rejects(Deno.lstat("/tmp/yonder-never-written"));
 });
 
@@ -123,7 +123,7 @@ liveSshTest("cli put into a missing directory fails clearly; --mkdirs creates it
     await Deno.writeTextFile(local, "x");
     const no = await cli(["put", ...flags(host), local, `${root}/a/b/f`]);
     assert.equal(no.code, 1);
-    assert.match(no.stderr, new RegExp(`^yonder: ${root}/a/b: not found$`, "m"));
+    assert.match(no.stderr, new RegExp(`^yonder: ${root}/a/b: not found on ssh://\\S+$`, "m"));
     assert.match(no.stderr, /hint: .*--mkdirs/);
     const yes = await cli(["put", ...flags(host), "--mkdirs", local, `${root}/a/b/f`]);
     assert.equal(yes.code, 0, yes.stderr);

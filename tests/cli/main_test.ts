@@ -130,14 +130,29 @@ Deno.test("main() exec --stdin forwards stdin; without it the command reads noth
   assert.equal(without.out(), "");
 });
 
-Deno.test("main() exec on a missing --cwd says not found with exit 1", async () => {
+Deno.test("main() exec on a missing --cwd is a usage error (2), not the command's 1", async () => {
   const io = fakeIo();
-  assert.equal(await main(["exec", "--cwd", "/no/such/dir", "--", "true"], io), 1);
-  assert.match(io.err(), /^yonder: \/no\/such\/dir: not found/);
+  assert.equal(await main(["exec", "--cwd", "/no/such/dir", "--", "true"], io), 2);
+  assert.match(io.err(), /^yonder: cwd: Working directory "\/no\/such\/dir" does not exist/);
 });
 
-Deno.test("main() check needs a target", async () => {
+Deno.test("main() check without a target probes this machine", async () => {
   const io = fakeIo();
-  assert.equal(await main(["check"], io), 2);
-  assert.match(io.err(), /No target given/);
+  assert.equal(await main(["check", "--json"], io), 0, io.err());
+  const j = JSON.parse(io.out());
+  assert.equal(j.target, "local");
+  assert.equal(j.ok, true);
+  assert.match(j.probes[0].detail, /^local: /);
+});
+
+Deno.test("main() names a missing local file as local", async () => {
+  const io = fakeIo();
+  assert.equal(await main(["put", "/no/such/local-file", "somewhere"], io), 1);
+  assert.match(io.err(), /^yonder: \/no\/such\/local-file: not found \(local\)$/m);
+});
+
+Deno.test("main() checks connection flags first: put -p a b names the bad port", async () => {
+  const io = fakeIo();
+  assert.equal(await main(["put", "-p", "a", "b"], io), 2);
+  assert.match(io.err(), /^yonder: usage: Invalid --port "a"/);
 });

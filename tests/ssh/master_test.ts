@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { setSpawner } from "../../lib/process.ts";
 import { fakeSsh } from "../fixtures/fake_ssh.ts";
-import { acquireMaster, classifySshError, watchDir } from "../../lib/ssh/master.ts";
-import { SshConnectError } from "../../lib/errors.ts";
+import { acquireMaster, classifySshError, connectError, watchDir } from "../../lib/ssh/master.ts";
+import { SshConnectError, UsageError } from "../../lib/errors.ts";
+import { SshEnvironment } from "../../lib/ssh/environment.ts";
 
 Deno.test("acquireMaster() starts exactly one master for 20 concurrent first calls", async () => {
   const fake = fakeSsh();
@@ -95,5 +96,50 @@ Deno.test("watchDir wakes on a new entry, times out without one, and close ends 
   } finally {
     w?.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("connectError() names the port from -p and gives ssh-keyscan -p for a strict host", () => {
+  const refused = connectError(
+    { host: "h", user: "u" },
+    { port: 2399 },
+    "ssh: connect to host h port 2399: Connection refused",
+    255,
+  );
+  assert.match(refused.message, /"ssh:\/\/u@h:2399"/);
+  const unknown = connectError(
+    { host: "h" },
+    { port: 2399, knownHostsFile: "/k" },
+    "Host key verification failed.",
+    255,
+  );
+  assert.equal(unknown.kind, "host_key_unknown");
+  assert.match(unknown.hint ?? "", /ssh-keyscan -p 2399 h >> \/k/);
+  const noKey = connectError(
+    { host: "h" },
+    {},
+    "Warning: Identity file /no/key not accessible: No such file or directory.\nu@h: Permission denied (publickey).",
+    255,
+  );
+  assert.equal(noKey.kind, "auth");
+  assert.match(noKey.message, /identity file \/no\/key does not exist/);
+});
+
+Deno.test("classifySshError() takes two jump hosts for a configuration error", () => {
+  assert.equal(classifySshError("Only a single -J option is permitted"), "config");
+});
+
+Deno.test("SshEnvironment.open() refuses a missing identity file before connecting", async () => {
+  const fake = fakeSsh();
+  const restore = setSpawner(fake.spawner);
+  try {
+    await assert.rejects(
+      SshEnvironment.open("u@box", { identityFile: "/no/such/key" }),
+      (e) =>
+        e instanceof UsageError && /Identity file "\/no\/such\/key" does not exist/.test(e.message),
+    );
+    assert.equal(fake.calls.length, 0, "nothing was started");
+  } finally {
+    restore();
   }
 });

@@ -147,3 +147,18 @@ Deno.test("validateConnectOptions() refuses bad values with a UsageError", async
   }
   validateConnectOptions({ port: 22, options: ["ServerAliveInterval=5"], jump: "bastion" });
 });
+
+Deno.test("buildSshArgv(): an explicit jump host wins over a ProxyJump option", () => {
+  const argv = buildSshArgv(
+    { host: "h" },
+    { jump: "bastion", options: ["ProxyJump=other", "A=b"] },
+    {
+      kind: "master",
+      controlPath: "/tmp/yonder-x/c0",
+      logFile: "/tmp/yonder-x/c0.log",
+    },
+  );
+  assert.ok(!argv.includes("ProxyJump=other"), argv.join(" "));
+  assert.ok(argv.includes("A=b"));
+  assert.deepEqual(argv.slice(argv.indexOf("-J"), argv.indexOf("-J") + 2), ["-J", "bastion"]);
+});

@@ -183,5 +183,6 @@ export async function treeContract(
     assert.ok(pe instanceof FileError, `got ${pe}`);
     assert.match(pe.message, /Refusing remote entry "evil".*points out of the root/);
     await assert.rejects(Deno.lstat(join(into, "evil")));
+    await assert.rejects(Deno.lstat(into), "a refused pull leaves no directory it made");
   });
 }
