@@ -96,12 +96,76 @@ async function benchCold(f: SshdFixture, runs: number): Promise<void> {
     viaMain.push(await timeIt(() => runOk(Deno.execPath(), yonder(MAIN))));
     viaBundle.push(await timeIt(() => runOk(Deno.execPath(), yonder(bundle))));
   }
+  // A CLI call over a connection kept by --persist, vs raw ssh over its own mux socket.
+  const runtime = await Deno.makeTempDir();
+  await Deno.chmod(runtime, 0o700);
+  const persisted = (
+    entry: string,
+  ) => [...yonder(entry).slice(0, 5), "--persist=60", ...yonder(entry).slice(5)];
+  const env = { XDG_RUNTIME_DIR: runtime };
+  const runEnv = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      env,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (out.code !== 0) throw new Error(new TextDecoder().decode(out.stderr));
+  };
+  await runEnv(persisted(MAIN));
+  const socket = [...Deno.readDirSync(`${runtime}/yonder`)].find((e) =>
+    /^[0-9a-f]{16}$/.test(e.name)
+  )!;
+  const muxArgs = ["-S", `${runtime}/yonder/${socket.name}`, "-T", "-n", f.sshArgv.at(-1)!, "true"];
+  const viaPersist: number[] = [];
+  const viaPersistBundle: number[] = [];
+  const rawMux: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    rawMux.push(await timeIt(() => runOk("ssh", muxArgs)));
+    viaPersist.push(await timeIt(() => runEnv(persisted(MAIN))));
+    viaPersistBundle.push(await timeIt(() => runEnv(persisted(bundle))));
+  }
+  await runEnv(["run", "-A", "--quiet", MAIN, "stop", "--all"]);
+  await Deno.remove(runtime, { recursive: true });
   await Deno.remove(bundleDir, { recursive: true });
   console.log(`\n# cold first call (${runs} runs each, interleaved)`);
   report("yonder exec (bundle) vs ssh host true", median(viaBundle), median(raw), { max: 1.3 });
   report("yonder exec (deno run main.ts) vs ssh host true", median(viaMain), median(raw), {
     max: 1.3,
   });
+  console.log(`\n# CLI call over a --persist connection (${runs} runs each, interleaved)`);
+  report("exec --persist (main.ts) vs ssh -S sock host true", median(viaPersist), median(rawMux), {
+    max: 1.5,
+  });
+  report(
+    "exec --persist (bundle) vs ssh -S sock host true",
+    median(viaPersistBundle),
+    median(rawMux),
+    {
+      max: 1.5,
+    },
+  );
+  report("exec --persist (main.ts) vs a cold ssh host true", median(viaPersist), median(raw), {
+    max: 1,
+  });
+  console.log(
+    `${"deno start alone (deno run -e 0), for scale".padEnd(44)} ${
+      (await denoFloor(runs)).toFixed(2)
+    } ms`,
+  );
+}
+
+/** How long Deno takes to start and run nothing, the floor of any CLI call in this run. */
+async function denoFloor(runs: number): Promise<number> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/nothing.ts`, "");
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    times.push(await timeIt(() => runOk(Deno.execPath(), ["run", "--quiet", `${dir}/nothing.ts`])));
+  }
+  await Deno.remove(dir, { recursive: true });
+  return median(times);
 }
 
 /** Warm exec per call through the library over the master vs `ssh -S socket host true`. */

@@ -19,6 +19,11 @@ export interface FlagSpec {
   type: "string" | "boolean";
   short?: string;
   multiple?: boolean;
+  /**
+   * A string flag whose value is optional: `--name=VALUE`, or a bare `--name` (value "") that does
+   * not take the next argument.
+   */
+  optionalValue?: boolean;
 }
 
 type ValueOf<S extends FlagSpec> = S["type"] extends "string" ? string : boolean;
@@ -89,6 +94,8 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
         set(name, true);
       } else if (eq >= 0) {
         set(name, arg.slice(eq + 1));
+      } else if (spec.optionalValue) {
+        set(name, "");
       } else {
         set(name, takeValue(args, ++i, label(name), looksLikeFlag));
       }

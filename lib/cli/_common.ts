@@ -12,6 +12,7 @@ import {
 } from "../errors.ts";
 import { LocalEnvironment } from "../local_environment.ts";
 import { SshEnvironment, type SshEnvironmentOptions } from "../ssh/environment.ts";
+import { parseDuration } from "../duration.ts";
 
 /** Exit codes (see the README). */
 export const EXIT = {
@@ -110,6 +111,7 @@ export const CONNECTION_FLAGS = {
   "strict-host-key": { type: "boolean" },
   "connect-timeout": { type: "string" },
   "no-session": { type: "boolean" },
+  persist: { type: "string", optionalValue: true },
   verbose: { type: "boolean", short: "v", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies Record<string, FlagSpec>;
@@ -127,6 +129,9 @@ export const CONNECTION_HELP = `Connection:
       --strict-host-key     require a known host key (default: trust on first use, refuse changes)
       --connect-timeout SEC connect timeout (default 10)
       --no-session          one ssh channel per remote command instead of a persistent shell
+      --persist[=IDLE]      keep the connection after this command, for later ones to reuse, until
+                            it is IDLE (default 300 s; 90s, 10m, 1h; also $YONDER_PERSIST); see
+                            yonder status and yonder stop
   -v                        yonder's debug lines on stderr; -vv also ssh's own (-v)`;
 
 type ConnValues = {
@@ -140,6 +145,7 @@ type ConnValues = {
   "strict-host-key"?: boolean | undefined;
   "connect-timeout"?: string | undefined;
   "no-session"?: boolean | undefined;
+  persist?: string | undefined;
   verbose?: boolean[] | undefined;
 };
 
@@ -173,6 +179,7 @@ export function debugLogger(io: Io, level: number): Logger {
  * is bad rather than that LOCAL and REMOTE are missing.
  */
 export function checkConnectionFlags(v: ConnValues): void {
+  if (v.persist !== undefined) parseDuration(v.persist);
   if (v.port !== undefined) intFlag("port", v.port, 1, 65535);
   if (v["connect-timeout"] !== undefined) secondsFlag("connect-timeout", v["connect-timeout"]);
 }
@@ -204,6 +211,13 @@ export async function openEnvironment(
   }
   if (level >= 2) options.sshVerbose = true;
   if (v["no-session"]) options.session = false;
+  const persist = v.persist ?? io.env("YONDER_PERSIST");
+  if (persist !== undefined) {
+    options.persist = parseDuration(
+      persist,
+      v.persist !== undefined ? "--persist" : "YONDER_PERSIST",
+    );
+  }
   if (extra.oneShot) options.oneShot = true;
   if (io.signal) options.signal = io.signal;
   return await SshEnvironment.open(target, options);

@@ -20,6 +20,8 @@ Commands:
   ls        list a directory (--json, -a, -R, -l)
   push      send a directory tree, only what changed (--delete, --exclude)
   pull      bring a directory tree back; --only-changed for sync-back with conflicts
+  status    list the connections --persist kept
+  stop      end kept connections (TARGET or --all)
 
 Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
 
@@ -34,6 +36,7 @@ interface Command {
 // The file commands (and the tar code behind them) load only when used: `exec` is the hot path
 // and every module costs start-up time.
 const files = () => import("./files.ts");
+const persist = () => import("./persist.ts");
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   exec: () => Promise.resolve({ run: execCommand, help: EXEC_HELP }),
@@ -44,6 +47,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ls: async () => ({ run: (await files()).lsCommand, help: (await files()).LS_HELP }),
   push: async () => ({ run: (await files()).pushCommand, help: (await files()).PUSH_HELP }),
   pull: async () => ({ run: (await files()).pullCommand, help: (await files()).PULL_HELP }),
+  status: async () => ({
+    run: (await persist()).statusCommand,
+    help: (await persist()).STATUS_HELP,
+  }),
+  stop: async () => ({ run: (await persist()).stopCommand, help: (await persist()).STOP_HELP }),
 };
 
 /**

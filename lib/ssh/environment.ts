@@ -145,6 +145,27 @@ export class SshEnvironment extends FileOpsHost implements Environment {
     }
     options.signal?.throwIfAborted();
     const lease = await acquireMaster(t, options, log, options.maxChannels);
+    if (options.persist !== undefined) {
+      try {
+        const idle = options.persist;
+        // Loaded only when asked for: a plain call does not pay for it.
+        const { ensurePersistentMaster } = await import("./persist.ts");
+        const start = (recheck: boolean) => {
+          const signal = options.signal;
+          return withRetry(
+            `connect ${formatTarget(t)}`,
+            () => ensurePersistentMaster(t, options, idle, log, signal, recheck),
+            { log, signal },
+          );
+        };
+        // A one-shot call's wrapper watches its own stdin; sessions need the keeper.
+        lease.master.adopt(await start(false), () => start(true), { keeper: !options.oneShot });
+      } catch (e) {
+        await lease.release();
+        throw e;
+      }
+      return new SshEnvironment(t, options, lease);
+    }
     if (options.oneShot) return new SshEnvironment(t, options, lease);
     try {
       // Connection setup is safe to retry (refused, timed out, reset; never bad credentials).

@@ -236,7 +236,8 @@ export class Master {
   readonly channels: Semaphore;
   /** Channels kept apart for killing timed-out commands (8 + 2 stays within MaxSessions 10). */
   readonly killChannels: Semaphore = new Semaphore(2);
-  #dir: ControlDir;
+  /** Null for a master used through `adopt()` only (a persistent one): nothing of ours to hold. */
+  #dir: ControlDir | null;
   #controlPath: string;
   #logFile: string;
   #child: Child | null = null;
@@ -252,6 +253,8 @@ export class Master {
   readonly shared: Map<string, unknown> = new Map();
   #onClose: (() => Promise<void>)[] = [];
   #keeper: Keeper | null = null;
+  /** A persistent master this process uses but does not own (`--persist`); how to restart it. */
+  #external: (() => Promise<string>) | null = null;
 
   /** Runs `fn` when the master closes, before it stops (e.g. to end its sessions). */
   onClose(fn: () => Promise<void>): void {
@@ -259,7 +262,7 @@ export class Master {
   }
 
   constructor(
-    dir: ControlDir,
+    dir: ControlDir | null,
     target: Target,
     options: SshConnectOptions,
     log: Logger,
@@ -269,13 +272,13 @@ export class Master {
     this.target = target;
     this.options = options;
     this.#log = log;
-    this.#controlPath = dir.socketPath();
+    this.#controlPath = dir?.socketPath() ?? "";
     this.#logFile = `${this.#controlPath}.log`;
     this.channels = new Semaphore(maxChannels);
   }
 
   /** The socket directory this master lives in. */
-  get dir(): ControlDir {
+  get dir(): ControlDir | null {
     return this.#dir;
   }
 
@@ -301,6 +304,7 @@ export class Master {
    */
   async ensure(signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new Error("Master is closed");
+    if (this.#external) return await this.#ensureExternal();
     while (true) {
       signal?.throwIfAborted();
       if (this.#starting) {
@@ -343,6 +347,10 @@ export class Master {
   async invalidate(): Promise<void> {
     if (this.#starting) return;
     if (this.#alive && await this.check()) return;
+    if (this.#external) {
+      this.#alive = false; // The next ensure() starts or finds another.
+      return;
+    }
     if (this.#child) {
       this.#child.ref();
       this.#child.kill("SIGKILL");
@@ -414,7 +422,7 @@ export class Master {
       // A draining master may still hold the old path: every start gets a fresh one.
       await Deno.remove(this.#controlPath).catch(() => {});
       await Deno.remove(this.#logFile).catch(() => {});
-      this.#controlPath = this.#dir.socketPath();
+      this.#controlPath = this.#ownDir().socketPath();
       this.#logFile = `${this.#controlPath}.log`;
     }
     await Deno.writeTextFile(this.#logFile, "");
@@ -446,10 +454,10 @@ export class Master {
     this.starts++;
     this.#child = child;
     this.#children.add(child);
-    await this.#dir.watch(child.pid);
+    await this.#ownDir().watch(child.pid);
     child.status.then((s) => {
       this.#children.delete(child);
-      this.#dir.unwatch(child.pid);
+      this.#dir?.unwatch(child.pid);
       if (this.#child === child) {
         if (this.#alive) this.#log(`master ${this.#controlPath} exited (code ${s.code})`);
         this.#alive = false;
@@ -466,7 +474,7 @@ export class Master {
     // ssh creates the socket in our directory: a watch on it wakes us when that happens. Polling
     // every few ms instead cost tens of ms of CPU per connect, taken from ssh's own handshake on
     // a small machine. Polling stays as the fallback (and the check between events).
-    const changes = watchDir(this.#dir.path);
+    const changes = watchDir(this.#ownDir().path);
     let delay = 1;
     try {
       while (true) {
@@ -503,6 +511,36 @@ export class Master {
       this.#startKeeper();
     }
     this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);
+  }
+
+  /**
+   * Uses the persistent master at `controlPath` (started by ssh itself, in the background, and
+   * not owned by this process): calls multiplex over it, close() leaves it running, and if it is
+   * gone `restart` starts (or finds) one again. Its keeper (when asked for) is this process's.
+   */
+  adopt(controlPath: string, restart: () => Promise<string>, how: { keeper: boolean }): void {
+    this.#external = restart;
+    this.#controlPath = controlPath;
+    this.#logFile = `${controlPath}.log`;
+    this.#alive = true;
+    this.starts++;
+    if (how.keeper) this.#startKeeper();
+  }
+
+  async #ensureExternal(): Promise<void> {
+    if (this.#alive && await this.#socketExists()) return;
+    this.#starting ??= this.#external!().then((path) => {
+      this.#controlPath = path;
+      this.#logFile = `${path}.log`;
+      this.#alive = true;
+      this.starts++;
+    }).finally(() => (this.#starting = null));
+    await this.#starting;
+  }
+
+  #ownDir(): ControlDir {
+    if (!this.#dir) throw new Error("This master has no socket directory of its own");
+    return this.#dir;
   }
 
   /** Starts the keeper (the remote lifeline) of the master that just came up. */
@@ -600,6 +638,7 @@ export class Master {
     await this.#starting?.catch(() => {});
     await this.#keeper?.close();
     this.#keeper = null;
+    if (this.#external) return; // Persistent: it stays for later processes, and ends when idle.
     for (const other of this.#children) {
       if (other === this.#child) continue;
       other.ref();
@@ -638,7 +677,8 @@ interface Entry {
 
 const registry = new Map<string, Entry>();
 
-function registryKey(target: Target, o: SshConnectOptions): string {
+/** What identifies a connection: two masters with equal keys would be the same connection. */
+export function registryKey(target: Target, o: SshConnectOptions): string {
   // Only what changes the connection: logger, verbosity and the like do not split masters.
   const conn = [
     o.port,
@@ -675,17 +715,21 @@ export async function acquireMaster(
   maxChannels?: number,
   index = 0,
 ): Promise<MasterLease> {
-  const key = registryKey(target, options) + (index > 0 ? `#${index}` : "");
+  const key = registryKey(target, options) + (options.persist !== undefined ? "#persist" : "") +
+    (index > 0 ? `#${index}` : "");
   let entry = registry.get(key);
   if (!entry) {
-    const master = ControlDir.acquire().then((dir) => {
-      try {
-        return new Master(dir, target, options, log, maxChannels);
-      } catch (e) {
-        ControlDir.release(dir);
-        throw e;
-      }
-    });
+    // A persistent master lives in the per-user directory: no socket dir (nor watchdog) of ours.
+    const master = options.persist !== undefined
+      ? Promise.resolve(new Master(null, target, options, log, maxChannels))
+      : ControlDir.acquire().then((dir) => {
+        try {
+          return new Master(dir, target, options, log, maxChannels);
+        } catch (e) {
+          ControlDir.release(dir);
+          throw e;
+        }
+      });
     entry = { master, refs: 0 };
     registry.set(key, entry);
     master.catch(() => registry.delete(key));
@@ -703,7 +747,7 @@ export async function acquireMaster(
       if (e.refs > 0) return;
       registry.delete(key);
       await master.close();
-      await ControlDir.release(master.dir);
+      if (master.dir) await ControlDir.release(master.dir);
     },
   };
 }

@@ -42,6 +42,11 @@ export interface SshConnectOptions {
   /** Pass `-v` to ssh (its debug lines go to the master's log file). */
   sshVerbose?: boolean;
   /**
+   * Seconds a master outlives this process, idle, for later processes to reuse (see
+   * `SshEnvironment.open`); unset: nothing outlives the process.
+   */
+  persist?: number;
+  /**
    * Run the remote lifeline (the keeper) on each master, which stops the remote commands of this
    * process if it or its connection goes away; default true.
    */
@@ -59,6 +64,11 @@ export type SshRole =
   | { kind: "carrier"; controlPath: string; logFile: string; command: string; stdin: boolean }
   /** A command multiplexed over the master; never dials on its own. */
   | { kind: "client"; controlPath: string; command: string; stdin: boolean }
+  /**
+   * A master that outlives this process: ssh goes to the background once authenticated (`-f`)
+   * and stays `idleSeconds` after its last client left (`ControlPersist`).
+   */
+  | { kind: "persistent"; controlPath: string; logFile: string; idleSeconds: number }
   /** A control request to the master (`-O check` / `-O exit`). */
   | { kind: "control"; controlPath: string; request: "check" | "exit" }
   /** A plain connection with its own login (Windows, where there is no ControlMaster). */
@@ -87,6 +97,7 @@ export function validateConnectOptions(o: SshConnectOptions): void {
       ["connectTimeout", o.connectTimeout],
       ["serverAliveInterval", o.serverAliveInterval],
       ["serverAliveCountMax", o.serverAliveCountMax],
+      ["persist", o.persist],
     ] as const
   ) {
     if (value !== undefined && (!Number.isInteger(value) || value < (name === "port" ? 1 : 0))) {
@@ -148,6 +159,11 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
     case "master":
       argv.push("-M", "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no");
       argv.push("-E", role.logFile);
+      if (o.sshVerbose) argv.push("-v");
+      break;
+    case "persistent":
+      argv.push("-M", "-N", "-f", "-o", "ControlMaster=yes");
+      argv.push("-o", `ControlPersist=${role.idleSeconds}s`, "-E", role.logFile);
       if (o.sshVerbose) argv.push("-v");
       break;
     case "carrier":

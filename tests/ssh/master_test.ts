@@ -21,7 +21,7 @@ Deno.test("acquireMaster() starts exactly one master for 20 concurrent first cal
     assert.equal(masters.length, 1);
     assert.equal(new Set(leases.map((l) => l.master)).size, 1);
     assert.equal(leases[0]!.master.starts, 1);
-    const dir = leases[0]!.master.dir.path;
+    const dir = leases[0]!.master.dir!.path;
     for (const l of leases) await l.release();
     await assert.rejects(Deno.stat(dir), Deno.errors.NotFound, "the socket dir is removed");
   } finally {
