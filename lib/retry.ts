@@ -69,9 +69,10 @@ export async function withRetry<T>(
     } catch (e) {
       if (e instanceof SshConnectionLost) lost ??= e;
       if (attempt >= tries || !retryable(e) || options.signal?.aborted) {
-        // A connection that was lost and could not be set up again: the loss is the news, the
-        // failed reconnect its detail.
-        if (lost && e instanceof SshConnectError) {
+        // A connection that was lost and could not be set up again for a reason that can pass:
+        // the loss is the news, the failed reconnect its detail. A reason that will not pass by
+        // itself (a changed host key, a refused key) is the news then, with its own kind.
+        if (lost && e instanceof SshConnectError && isTransient(e)) {
           throw new SshConnectionLost({
             host: lost.host,
             message: `${lost.message}; reconnecting failed: ${e.message}`,

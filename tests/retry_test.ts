@@ -51,3 +51,21 @@ Deno.test("isTransient() retries setup failures that can pass, not bad credentia
   assert.ok(!isTransient(err("host_key_changed")));
   assert.ok(!isTransient(new Error("x")));
 });
+
+Deno.test("withRetry() after a loss: a reconnect that can pass reports the loss, one that cannot reports itself", async () => {
+  const connect = (kind: "refused" | "host_key_changed") =>
+    new SshConnectError({ kind, host: "h", message: `connect ${kind}` });
+  let calls = 0;
+  const refused = await withRetry("x", () => {
+    throw ++calls === 1 ? lost() : connect("refused");
+  }, { baseDelayMs: 1 }).catch((e) => e);
+  assert.ok(refused instanceof SshConnectionLost);
+  assert.match(refused.message, /^lost; reconnecting failed: connect refused$/);
+  calls = 0;
+  const changed = await withRetry("x", () => {
+    throw ++calls === 1 ? lost() : connect("host_key_changed");
+  }, { baseDelayMs: 1 }).catch((e) => e);
+  assert.ok(changed instanceof SshConnectError);
+  assert.equal(changed.kind, "host_key_changed");
+  assert.equal(calls, 2);
+});

@@ -153,7 +153,9 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
   try {
     env2 = await openEnvironment(io, values, { oneShot: true });
   } catch (e) {
-    if (values.json) await printJson(io, errorJson(targetLabel(io, values.remote), e));
+    if (values.json && !io.signal?.aborted) {
+      await printJson(io, errorJson(targetLabel(io, values.remote), e));
+    }
     throw e;
   }
   try {

@@ -101,7 +101,10 @@ const MERGE = `ym() {
  *   what failed on stderr and returns 1.
  * - `yf_sweep DIR` clears what writers that no longer run left in DIR: their staged trees are
  *   finished (complete ones) or removed (the rest), their temp files removed. A writer is gone
- *   when `kill -0` on the pid in the name says "No such process".
+ *   when `kill -0` on the pid in the name says "No such process". Only what this user owns is
+ *   touched. A sweeper first claims a stage by renaming it to its own pid (one rename wins when
+ *   two sweep at once); a complete stage whose apply fails stays, under the sweeper's pid, so
+ *   the next sweep after it tries again.
  */
 export const STAGE_FUNCS = `${MERGE}
 yf_apply() {
@@ -116,6 +119,7 @@ yf_apply() {
     [ -s "$f" ] || continue
     e=$(xargs -0 chmod "\${f##*/}" -- < "$f" 2>&1) || { printf '%s\\n' "$e" >&2; return 1; }
   done; fi
+  rm -f -- "$YS/apply"
   rm -rf -- "$YS"
 }
 yf_gone() { e=$(kill -0 "$1" 2>&1) && return 1; case $e in *"No such process"*) return 0;; esac; return 1; }
@@ -124,12 +128,15 @@ yf_sweep() {
     [ -d "$o" ] || continue
     q=\${o##*/.yonder-stage-}; n=\${q#*-}; q=\${q%%-*}
     case $q in ''|*[!0-9]*) continue;; esac
+    [ -O "$o" ] || continue
     yf_gone "$q" || continue
-    if [ -f "$o/apply" ]; then ( cd -- "$1" && yf_apply "\${o##*/}" ".yonder-ctl-$n" ) 2>/dev/null || rm -rf -- "$o"
-    else rm -rf -- "$o"; fi
+    c=.yonder-stage-$$-$n
+    mv -- "$o" "$1/$c" 2>/dev/null || continue
+    if [ -f "$1/$c/apply" ]; then ( cd -- "$1" && yf_apply "$c" ".yonder-ctl-$n" ) 2>/dev/null || :
+    else rm -rf -- "$1/$c"; fi
   done
   for o in "$1"/.*.yonder-tmp-* "$1"/.yonder-tmp-*; do
-    [ -f "$o" ] || continue
+    [ -f "$o" ] && [ -O "$o" ] || continue
     q=\${o##*.yonder-tmp-}; q=\${q%%-*}
     case $q in ''|*[!0-9]*) continue;; esac
     yf_gone "$q" && rm -f -- "$o"

@@ -134,7 +134,8 @@ export async function sshExec(
   const replayable = !(opts.stdin instanceof ReadableStream);
   for (let attempt = 1;; attempt++) {
     const master = ctx.master;
-    const mayCarry = master !== null && ctx.oneShot === true && !master.alive;
+    const mayCarry = master !== null && ctx.oneShot === true && !master.alive &&
+      !master.external;
     if (master && !mayCarry) await master.ensure(opts.signal);
     const release = master ? await master.channels.acquire() : () => {};
     let outcome: ClientOutcome;

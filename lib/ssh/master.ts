@@ -292,6 +292,11 @@ export class Master {
     return this.#alive ? this.#child?.pid ?? null : null;
   }
 
+  /** True for a master another process owns (a persistent one): it is only ever adopted. */
+  get external(): boolean {
+    return this.#external !== null;
+  }
+
   /** True while the master process runs. */
   get alive(): boolean {
     return this.#alive;

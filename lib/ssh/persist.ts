@@ -80,7 +80,16 @@ export async function persistDir(): Promise<string> {
 
 /** The name of the persistent master for `target` with `options`. */
 export async function persistName(target: Target, options: SshConnectOptions): Promise<string> {
-  const data = new TextEncoder().encode(registryKey(target, options));
+  // A relative file names another file from another directory: the name must tell them apart.
+  const absolute = (p: string | undefined) =>
+    p === undefined || p.startsWith("/") || p.startsWith("~") ? p : `${Deno.cwd()}/${p}`;
+  const keyed = {
+    ...options,
+    identityFile: absolute(options.identityFile),
+    configFile: absolute(options.configFile),
+    knownHostsFile: absolute(options.knownHostsFile),
+  };
+  const data = new TextEncoder().encode(registryKey(target, keyed));
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
   return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -210,9 +219,7 @@ export async function listPersistent(): Promise<PersistentMaster[]> {
     }
     const alive = await checkSocket(socket, meta.sshPath);
     if (!alive) {
-      for (const f of [socket, `${socket}.json`, `${socket}.log`, `${socket}.lock`]) {
-        await Deno.remove(f).catch(() => {});
-      }
+      await removeStale(socket, meta.sshPath);
       continue;
     }
     out.push({
@@ -225,6 +232,23 @@ export async function listPersistent(): Promise<PersistentMaster[]> {
     });
   }
   return out.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+}
+
+/**
+ * Removes what a dead persistent master left, under the lock that starting one takes: a master
+ * being started for the same name at this moment is seen alive then, and left alone.
+ */
+async function removeStale(socket: string, sshPath?: string): Promise<void> {
+  const lock = await Deno.open(`${socket}.lock`, { create: true, write: true, mode: 0o600 });
+  try {
+    await lock.lock(true);
+    if (await checkSocket(socket, sshPath)) return;
+    for (const f of [socket, `${socket}.json`, `${socket}.log`]) {
+      await Deno.remove(f).catch(() => {});
+    }
+  } finally {
+    lock.close();
+  }
 }
 
 /** Stops a persistent master now (`ssh -O exit`); true when one was stopped. */
