@@ -16,6 +16,7 @@
  * pack.finalize();
  * ```
  */
+// deno-lint-ignore no-import-prefix -- a bare name would break `deno run <url>` (see above).
 import tarStreamModule from "npm:tar-stream@^3.1.7";
 
 /** The header fields yonder reads and writes. */

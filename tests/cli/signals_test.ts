@@ -34,7 +34,15 @@ async function localLeftovers(port: number, dirsBefore: Set<string>): Promise<st
   );
   const dirs = (await sh("ls -d /tmp/yonder-* 2>/dev/null || true")).split("\n")
     .filter((d) => /^\/tmp\/yonder-[0-9a-f]{16}$/.test(d) && !dirsBefore.has(d));
-  return [ssh, ...dirs].filter((l) => l !== "").join("\n");
+  // A dir left: what is in it, and which process still names it (for the failure message).
+  const about = await Promise.all(dirs.map((d) =>
+    sh(
+      `ls -la '${d}' 2>&1; ps -eo pid=,ppid=,stat=,args= | grep -F '${d}' | grep -v grep; ` +
+        `for p in $(ps -eo ppid=,args= | grep -F '${d}' | grep -v grep | awk '{print $1}' | sort -u); ` +
+        `do ps -o pid=,ppid=,etimes=,args= -p "$p" | cut -c1-300; done`,
+    )
+  ));
+  return [ssh, ...dirs, ...about].filter((l) => l !== "").join("\n");
 }
 
 async function socketDirs(): Promise<Set<string>> {
