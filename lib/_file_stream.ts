@@ -1,6 +1,6 @@
 /** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
 
-import { join } from "./_path.ts";
+import { dirname, join } from "./_path.ts";
 import { spawn } from "./process.ts";
 import {
   FileError,
@@ -191,4 +191,49 @@ export function localError(e: unknown, path: string, op: string): Error {
     return new FileError(path, `"${path}" is a directory`, here);
   }
   return new FileError(path, `Cannot ${op} "${path}": ${e.message}`, { ...here, cause: e });
+}
+
+/**
+ * Refuses, before anything runs, a call's `stdinFile` that cannot be read and a `stdoutFile`
+ * whose directory is missing or that is a directory: a typed error naming the file, instead of a
+ * redirection failing in a shell that would look like the command's own exit status.
+ */
+export async function checkStdioFiles(
+  opts: { stdinFile?: string | undefined; stdoutFile?: string | undefined },
+): Promise<void> {
+  const here = { where: "local" };
+  if (opts.stdinFile !== undefined) {
+    const p = opts.stdinFile;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(p);
+    } catch (e) {
+      throw localError(e, p, "read");
+    }
+    if (info.isDirectory) throw new FileError(p, `"${p}" is a directory, not a file to read`, here);
+    // A FIFO or a device is left alone: opening one here could block or consume it.
+    if (info.isFile) {
+      try {
+        (await Deno.open(p, { read: true })).close();
+      } catch (e) {
+        throw localError(e, p, "read");
+      }
+    }
+  }
+  if (opts.stdoutFile !== undefined) {
+    const p = opts.stdoutFile;
+    const info = await Deno.stat(p).catch(() => null);
+    if (info?.isDirectory) {
+      throw new FileError(p, `"${p}" is a directory, not a file to write`, here);
+    }
+    if (!info) {
+      const dir = dirname(p);
+      const parent = await Deno.stat(dir).catch((e) => {
+        throw localError(e, dir, "write into");
+      });
+      if (!parent.isDirectory) {
+        throw new NotADirectory(p, `A parent of "${p}" is not a directory`, here);
+      }
+    }
+  }
 }

@@ -20,8 +20,55 @@ export interface KillPath {
   disarm(): void;
 }
 
+/** The caller's output callbacks, guarded: see {@linkcode guardCallbacks}. */
+export interface CallbackGuard {
+  /** The caller's `onStdout`, never throwing. */
+  onStdout: ((chunk: Uint8Array) => void) | undefined;
+  /** The caller's `onStderr`, never throwing. */
+  onStderr: ((chunk: Uint8Array) => void) | undefined;
+  /** The first error a callback threw, if one did. */
+  readonly failure: { error: unknown } | null;
+  /** Aborts when a callback throws. */
+  readonly failed: AbortSignal;
+  /** Throws the first error a callback threw, if one did. */
+  rethrow(): void;
+}
+
 /**
- * Arms the timeout and abort of `opts` to call `kill` once with the reason.
+ * Wraps the output callbacks of `opts` so that a throw never reaches the pipes that feed them:
+ * the first error is kept, no later chunk is delivered, and `failed` aborts, which stops the
+ * command through the kill path; the call then rejects with that error.
+ */
+export function guardCallbacks(opts: Pick<ExecOptions, "onStdout" | "onStderr">): CallbackGuard {
+  const failed = new AbortController();
+  let failure: { error: unknown } | null = null;
+  const wrap = (cb: ((chunk: Uint8Array) => void) | undefined) =>
+    cb &&
+    ((chunk: Uint8Array) => {
+      if (failure) return;
+      try {
+        cb(chunk);
+      } catch (error) {
+        failure = { error };
+        failed.abort();
+      }
+    });
+  return {
+    onStdout: wrap(opts.onStdout),
+    onStderr: wrap(opts.onStderr),
+    get failure() {
+      return failure;
+    },
+    failed: failed.signal,
+    rethrow() {
+      if (failure) throw failure.error;
+    },
+  };
+}
+
+/**
+ * Arms the timeout and abort of `opts` (and the failure of `guard`'s callbacks) to call `kill`
+ * once with the reason.
  *
  * @example
  * ```ts ignore
@@ -32,6 +79,7 @@ export interface KillPath {
 export function armKillPath(
   opts: Pick<ExecOptions, "timeoutMs" | "signal">,
   kill: (reason: KillReason) => Promise<void>,
+  guard?: CallbackGuard,
 ): KillPath {
   let reason: KillReason | null = null;
   let killing: Promise<void> = Promise.resolve();
@@ -45,6 +93,9 @@ export function armKillPath(
     : undefined;
   const onAbort = () => fire("abort");
   opts.signal?.addEventListener("abort", onAbort, { once: true });
+  guard?.failed.addEventListener("abort", onAbort, { once: true });
+  // An abort that came while the call was being set up (no listener yet) stops it now.
+  if (opts.signal?.aborted || guard?.failed.aborted) fire("abort");
   return {
     get reason() {
       return reason;
@@ -54,6 +105,7 @@ export function armKillPath(
       // Touching clearTimeout loads Deno's timer module (10 ms) on a call that never set one.
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
+      guard?.failed.removeEventListener("abort", onAbort);
     },
   };
 }

@@ -11,10 +11,17 @@ import { filterEnv } from "./env_filter.ts";
 import { UsageError, YonderError } from "./errors.ts";
 import { type Child, killGroup, spawn } from "./process.ts";
 import { feed, OutputSink, pump } from "./_output.ts";
+import { checkStdioFiles } from "./_file_stream.ts";
 import { shellJoin } from "./quote.ts";
 import { FrameScanner, newNonce } from "./ssh/_frames.ts";
 import { buildWrapperScript } from "./ssh/_remote_script.ts";
-import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "./_kill_path.ts";
+import {
+  abortedBeforeStart,
+  armKillPath,
+  cwdError,
+  guardCallbacks,
+  stoppedStatus,
+} from "./_kill_path.ts";
 import { KILL_GRACE_MS } from "./_async.ts";
 import { deferred, withTimeout } from "./_async.ts";
 import type * as F from "./files.ts";
@@ -96,6 +103,11 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     }
     const cwd = this.#resolveCwd(opts.cwd);
     if (cwd !== undefined) await checkDir(cwd);
+    // Local files of the caller, relative to this process's directory, not to the command's.
+    const abs = (p: string | undefined) =>
+      p === undefined || p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+    opts = { ...opts, stdinFile: abs(opts.stdinFile), stdoutFile: abs(opts.stdoutFile) };
+    await checkStdioFiles(opts);
     if (opts.signal?.aborted) return abortedBeforeStart(started);
     const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
     const nonce = newNonce();
@@ -128,13 +140,14 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     let exit: number | null = null;
     const exitSeen = deferred();
     const endSeen = deferred();
+    const guard = guardCallbacks(opts);
     const outScanner = new FrameScanner(nonce, (c) => {
       stdout.push(c);
-      opts.onStdout?.(c);
+      guard.onStdout?.(c);
     }, (kind) => kind === "end" && endSeen.resolve());
     const errScanner = new FrameScanner(nonce, (c) => {
       stderr.push(c);
-      opts.onStderr?.(c);
+      guard.onStderr?.(c);
     }, (kind, value) => {
       if (kind !== "exit") return;
       exit = Number(value);
@@ -157,7 +170,7 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
       killedBy = why;
       this.#log(`${why}: stopping process group ${child.pid}`);
       return stopGroup(child);
-    });
+    }, guard);
     let status;
     try {
       status = await child.status;
@@ -177,6 +190,7 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
       ended.abort();
       killPath.disarm();
     }
+    guard.rethrow();
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
       code,
       signal,

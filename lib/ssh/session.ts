@@ -25,7 +25,14 @@
 import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
 import { filterEnv } from "../env_filter.ts";
 import { SshConnectionLost, UsageError, YonderError } from "../errors.ts";
-import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../_kill_path.ts";
+import {
+  abortedBeforeStart,
+  armKillPath,
+  type CallbackGuard,
+  cwdError,
+  guardCallbacks,
+  stoppedStatus,
+} from "../_kill_path.ts";
 import { deferred, withTimeout } from "../_async.ts";
 import { type Child, spawn } from "../process.ts";
 import { shellJoin, shellQuote } from "../quote.ts";
@@ -62,7 +69,7 @@ const RELAY_ROUNDS = 128;
  * fd 2 becomes /dev/null, so no message of the shell (a job's "Killed") reaches a call's output.
  *
  * Relays, where there is a /proc (Linux): two long-lived `cat`s (under the name `yonder-relay`,
- * so a `pkill cat` spares them) read a FIFO each, one round per call, the FIFO listed over and over
+ * so a `pkill cat` spares them, unless `cat` is BusyBox, which goes by its name) read a FIFO each, one round per call, the FIFO listed over and over
  * in their arguments: a round ends when every writer closed the FIFO. When the command has ended,
  * the session makes sure both relays hold the FIFO (their fd 3 is open: their open returned),
  * closes its own ends and waits until both are back to opening them (fd 3 closed: everything of
@@ -92,20 +99,31 @@ export function setupScript(
     `case $-:$BASH_VERSION in *m*:[4-9].*) ;; *) ${
       ready("no %s")
     } "\${BASH_VERSION:-sh}" >&7; exit 0;; esac`,
-    `YD=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.XXXXXX") || { ${ready("no mktemp")} >&7; exit 0; }`,
+    // What sessions that were killed (no EXIT trap ran) left: dirs named after a shell now gone.
+    `for d in "\${TMPDIR:-/tmp}"/yonder-s.*.*; do [ -d "$d" ] && [ -O "$d" ] || continue; ` +
+    `p=\${d##*/yonder-s.}; p=\${p%%.*}; case $p in ''|*[!0-9]*) continue;; esac; ` +
+    `case $(kill -0 "$p" 2>&1) in *"No such process"*) rm -rf -- "$d";; esac; done`,
+    `YD=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.$$.XXXXXX") || { ${
+      ready("no mktemp")
+    } >&7; exit 0; }`,
     stateful ? `YS=$YD; export YS` : `YS=`,
     `yo=; ye=; yn=0`,
-    `trap '[ -z "$yo" ] || kill -KILL $yo $ye; rm -rf "$YD"' EXIT`,
+    `trap 'yk; rm -rf "$YD"' EXIT`,
     `if [ ${relays} = auto ] && [ -r /proc/$$/stat ] && mkfifo "$YD/z" && exec 8<>"$YD/z" && ` +
     `ln -s "$(command -v cat)" "$YD/yonder-relay"; then YM=fifo`,
+    // A cat that picks what it does by its name (BusyBox) is no relay under another name.
+    `YR=./yonder-relay; "$YD/yonder-relay" /dev/null </dev/null >/dev/null 2>&1 || YR=$(command -v cat)`,
     // yl PID: is relay PID ours and alive (not reaped with its pid reused, not a zombie)?
     `yl() { local s p; read -r _ _ s p _ < /proc/$1/stat && [ "$p" = "$$" ] && [ "$s" != Z ]; }`,
+    // yk: kill the relays that still run (ones that ended by themselves may have had their
+    // pids reused), and reap them.
+    `yk() { [ -z "$yo" ] && return; yl $yo && kill -KILL $yo; yl $ye && kill -KILL $ye; wait $yo $ye; }`,
     // ym: new FIFOs and relays (the old FIFOs go: whatever still holds one cannot reach us).
-    `ym() { [ -z "$yo" ] || { kill -KILL $yo $ye; wait $yo $ye; }; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
+    `ym() { yk; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
     `yn=$((yn+1)); mkfifo "$YD/o$yn" "$YD/e$yn" || return 1; local i a=() b=(); ` +
     `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=o$yn; b[i]=e$yn; done; yr=0; set +m; ` +
-    `( cd "$YD" && exec ./yonder-relay "\${a[@]}" ) 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
-    `( cd "$YD" && exec ./yonder-relay "\${b[@]}" ) >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
+    `( cd "$YD" && exec "$YR" "\${a[@]}" ) 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
+    `( cd "$YD" && exec "$YR" "\${b[@]}" ) >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
     // yq NONCE: begin a call: live relays with rounds left, then open the FIFOs (they wait).
     `yq() { if [ $yr -ge ${RELAY_ROUNDS} ] || ! yl $yo || ! yl $ye; then ym; fi; yr=$((yr+1)); ` +
     `exec 5>"$YD/o$yn" 6>"$YD/e$yn"; }`,
@@ -125,6 +143,7 @@ export function setupScript(
       ready("no %s")
     } "$BASH_VERSION" >&7; exit 0;; esac`,
     `YM=procsub`,
+    `yk() { [ -z "$yo" ] || kill -KILL $yo $ye; }`,
     // yq NONCE: begin a call: the last call's relays go (with whatever they still carry: that
     // came after its end), the start frames, fresh relays.
     `yq() { if [ -n "$yo" ]; then kill -KILL $yo $ye; wait $yo $ye; fi; exec 5>&- 6>&-; ` +
@@ -158,7 +177,8 @@ export interface SessionRequest {
 
 /** The shell text of one request, written to the session's stdin. */
 export function requestScript(r: SessionRequest): string {
-  const inner: string[] = [];
+  // The session shell ignores SIGPIPE; the command gets the default back, as over a channel.
+  const inner: string[] = ["trap - PIPE"];
   if (r.cwd !== undefined) inner.push(cwdCheck(r.nonce, r.cwd, 2));
   inner.push(...envAssignments(r.env));
   if (!r.stateful) {
@@ -197,6 +217,7 @@ interface Call {
   pgid: number | null;
   pgidKnown: Promise<void>;
   finished: Promise<void>;
+  guard: CallbackGuard;
 }
 
 /** One long-lived remote shell. Calls on it run one at a time. */
@@ -236,8 +257,11 @@ export class Session {
     this.stateful = stateful;
     this.generation = master.starts;
     this.#writer = child.stdin!.getWriter();
-    this.#exited = child.status.then(() => {
+    this.#exited = child.status.then(async () => {
       this.#alive = false;
+      // What the shell wrote before it ended (the call's last frames, perhaps) is still in the
+      // pipes: let the readers take it first, unless something else holds them open.
+      await withTimeout(this.#pumps, 250);
       this.#endCall?.();
     });
     this.#pumps = Promise.all([
@@ -263,12 +287,14 @@ export class Session {
     target: Target,
     options: SshConnectOptions,
     log: Logger,
-    how: { stateful: boolean; cwd?: string | undefined },
+    how: { stateful: boolean; cwd?: string | undefined; signal?: AbortSignal | undefined },
   ): Promise<Session> {
     // A stateless session only starts on a channel that is free now: sessions hold their channel
     // for good, and waiting here could starve the channel path of every environment on this
     // master. A stateful one was asked for explicitly, so it waits its turn.
-    const release = how.stateful ? await master.channels.acquire() : master.channels.tryAcquire();
+    const release = how.stateful
+      ? await master.channels.acquire(how.signal)
+      : master.channels.tryAcquire();
     if (!release) throw new NoFreeChannel();
     let child: Child;
     try {
@@ -331,7 +357,9 @@ export class Session {
     const finished = deferred();
     const pgidKnown = deferred();
     const started = setup || !this.#startFrames;
+    const guard = guardCallbacks(opts);
     const call: Call = {
+      guard,
       stdout: new OutputSink(cap),
       stderr: new OutputSink(cap),
       outStarted: started,
@@ -352,7 +380,7 @@ export class Session {
     call.out = new FrameScanner(nonce, (c) => {
       if (!call.outStarted || call.outDone) return this.#strayBytes(c);
       call.stdout.push(c);
-      opts.onStdout?.(c);
+      guard.onStdout?.(c);
     }, (kind) => {
       if (kind === "start") call.outStarted = true;
       else if (kind === "end") {
@@ -363,7 +391,7 @@ export class Session {
     call.err = new FrameScanner(nonce, (c) => {
       if (!call.errStarted || call.errDone) return this.#strayBytes(c);
       call.stderr.push(c);
-      opts.onStderr?.(c);
+      guard.onStderr?.(c);
     }, (kind, value) => {
       if (kind === "start") call.errStarted = true;
       else if (kind === "pid") {
@@ -422,7 +450,7 @@ export class Session {
       killedBy = why;
       this.#log(`${why}: stopping the command's process group`);
       return this.#kill(call);
-    });
+    }, call.guard);
     try {
       await this.#write(requestScript({
         nonce,
@@ -442,6 +470,8 @@ export class Session {
       this.#call = null;
       if (this.#alive) this.#child.unref();
     }
+    // A callback of the caller threw: the command was stopped; the call rejects with that error.
+    call.guard.rethrow();
     const sessionEnded = !(call.outDone && call.errDone);
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean) => ({
       code,
@@ -538,7 +568,7 @@ export class SessionPool {
     return this.#broken;
   }
 
-  async #take(): Promise<Session | null> {
+  async #take(signal?: AbortSignal): Promise<Session | null | "aborted"> {
     while (true) {
       const s = this.#idle.pop();
       if (s) {
@@ -550,7 +580,7 @@ export class SessionPool {
       if (this.#all.size + this.#starting < this.#size) {
         this.#starting++;
         try {
-          await this.#master.ensure();
+          await this.#master.ensure(signal);
           const session = await Session.start(
             this.#master,
             this.#target,
@@ -559,11 +589,14 @@ export class SessionPool {
             {
               stateful: this.#stateful,
               cwd: this.#cwd,
+              signal,
             },
           );
           this.#all.add(session);
           return session;
         } catch (e) {
+          // Stopped while connecting or waiting for a channel: that says nothing of sessions.
+          if (signal?.aborted) return "aborted";
           if (e instanceof NoFreeChannel) {
             // Not broken: the channels are busy. Without a session of our own, run this call
             // over a channel (it queues there); otherwise wait for one of ours.
@@ -580,7 +613,19 @@ export class SessionPool {
           this.#starting--;
         }
       }
-      const s2 = await new Promise<Session | null>((r) => this.#waiters.push(r));
+      const s2 = await new Promise<Session | null | "aborted">((resolve) => {
+        const waiter = (s: Session | null) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(s);
+        };
+        const onAbort = () => {
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) this.#waiters.splice(at, 1);
+          resolve("aborted");
+        };
+        this.#waiters.push(waiter);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
       if (s2) return s2;
       if (this.#broken) return null;
     }
@@ -622,8 +667,13 @@ export class SessionPool {
     let r;
     let generation = 0;
     try {
-      const session = await this.#take();
+      const session = await this.#take(opts.signal);
       if (!session) return null;
+      if (session === "aborted" || opts.signal?.aborted) {
+        // Stopped while waiting for a session: nothing ran.
+        if (session !== "aborted") this.#give(session);
+        return { ...abortedBeforeStart(started), sessionRestarted: false };
+      }
       generation = session.generation;
       try {
         r = await session.run(command, opts, env);

@@ -39,6 +39,44 @@ liveSshTest("yonder exec returns the remote code; a remote exit 255 is a result"
 });
 
 liveSshTest(
+  "yonder exec: a command that signals its own group ends with its status, never waits for more",
+  async () => {
+    // One command carries the connection (its ssh is the master): the call must end without
+    // that ssh exiting, from the frames, or from its session closing when the wrapper was killed.
+    await using host = await openLiveHost();
+    const term = await runCli(["exec", ...connFlags(host), "--", "sh", "-c", "echo a; kill 0"]);
+    assert.equal(term.code, 143, term.stderr);
+    assert.equal(term.stdout, "a\n");
+    const trap = await runCli([
+      "exec",
+      ...connFlags(host),
+      "--",
+      "bash",
+      "-c",
+      'trap "kill 0" EXIT; true',
+    ]);
+    assert.equal(trap.code, 143, trap.stderr);
+    const tag = uniqueSleep();
+    const started = performance.now();
+    const kill = await runCli([
+      "exec",
+      ...connFlags(host),
+      "--timeout",
+      "30",
+      "--",
+      "sh",
+      "-c",
+      `sleep ${tag} & echo b; kill -9 0`,
+    ]);
+    const took = performance.now() - started;
+    assert.equal(kill.code, 255, kill.stderr);
+    assert.equal(kill.stdout, "b\n");
+    assert.ok(took < 10_000, `took ${took.toFixed(0)} ms: the call waited for its timeout`);
+    assert.equal(await survivors((s) => host.remote(s), tag), "");
+  },
+);
+
+liveSshTest(
   "yonder exec --timeout 1 exits 124 within 3 s and leaves no remote command",
   async () => {
     await using host = await openLiveHost();

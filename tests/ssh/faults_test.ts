@@ -163,6 +163,44 @@ liveSshTest("SshEnvironment: 40 concurrent calls never exceed MaxSessions", asyn
   assert.equal((host.fixture!.log().match(/Accepted publickey/g) ?? []).length, 1);
 });
 
+for (const session of ["stateless", false] as const) {
+  liveSshTest(
+    `SshEnvironment (${
+      session ? "sessions" : "channels"
+    }): a call aborted while it waits for its turn never runs`,
+    async () => {
+      await using host = await openLiveHost();
+      await using env = await SshEnvironment.open(host.target, {
+        ...host.connect,
+        maxChannels: 2,
+        session,
+      });
+      const dir = (await host.remote("mktemp -d")).stdout.trim();
+      try {
+        // Every channel (or session) busy, then one more call that must wait.
+        const busy = [1, 2].map(() => env.exec(["sleep", "1.5"]));
+        await new Promise((r) => setTimeout(r, 500));
+        const stop = new AbortController();
+        const waiting = env.exec(["touch", `${dir}/ran`], { signal: stop.signal });
+        await new Promise((r) => setTimeout(r, 200));
+        const sent = performance.now();
+        stop.abort();
+        const r = await waiting;
+        const took = performance.now() - sent;
+        assert.equal(r.code, 143);
+        assert.ok(took < 500, `the abort took ${took.toFixed(0)} ms to end the call`);
+        for (const b of await Promise.all(busy)) assert.equal(b.code, 0);
+        // The next call gets a channel: the aborted one held none.
+        assert.equal((await env.exec(["true"])).code, 0);
+        const ran = await host.remote(`test -e '${dir}/ran' && echo yes || echo no`);
+        assert.equal(ran.stdout.trim(), "no", "the aborted call ran after all");
+      } finally {
+        await host.remote(`rm -rf '${dir}'`);
+      }
+    },
+  );
+}
+
 liveSshTest("SshEnvironment.close() leaves no ssh process, socket or temp dir", async () => {
   await using host = await openLiveHost();
   const env = await SshEnvironment.open(host.target, { ...host.connect });

@@ -25,9 +25,10 @@ class Driver {
   #out: ReadableStreamDefaultReader<Uint8Array>;
   #err: ReadableStreamDefaultReader<Uint8Array>;
 
-  constructor(shell: string[]) {
+  constructor(shell: string[], env?: Record<string, string>) {
     this.#child = new Deno.Command(shell[0]!, {
       args: shell.slice(1),
+      ...(env ? { env } : {}),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -80,8 +81,13 @@ class Driver {
     return r;
   }
 
+  /** Ends the shell now (a test that would otherwise wait forever). */
+  kill(): void {
+    this.#child.kill("SIGKILL");
+  }
+
   async close(): Promise<void> {
-    await this.#writer.close();
+    await this.#writer.close().catch(() => {});
     await this.#child.status;
     await this.#out.cancel();
     await this.#err.cancel();
@@ -186,5 +192,94 @@ Deno.test("session scripts under sh decline: sessions need bash 4.4 or later", a
     assert.match(ready, /^err:ready:no /);
   } finally {
     await d.close();
+  }
+});
+
+/** Starts a session in `d` and returns whether its calls begin with start frames. */
+async function ready(d: Driver, relays: "auto" | "procsub" = "auto"): Promise<string> {
+  const setup = newNonce();
+  const s = await d.call(setup, setupScript(setup, false, undefined, relays), { err: "ready" });
+  const line = s.frames.find((f) => f.startsWith("err:ready:"))!;
+  d.startFrames = line.endsWith(" procsub");
+  return line;
+}
+
+async function run(d: Driver, command: string): Promise<CallOutput> {
+  const n = newNonce();
+  return await d.call(n, requestScript({ nonce: n, command, env: {}, stateful: false }), {
+    out: "end",
+    err: "exit",
+  });
+}
+
+for (const relays of ["auto", "procsub"] as const) {
+  Deno.test(`session scripts (${relays} relays): a command has SIGPIPE's default action`, async () => {
+    const d = new Driver(["bash", "--noprofile", "--norc"]);
+    try {
+      await ready(d, relays);
+      // Ignored, `yes` would see EPIPE and complain instead of dying of the signal (141).
+      const r = await run(d, `bash -c 'yes | head -1; echo "\${PIPESTATUS[0]}"'`);
+      assert.equal(r.stdout, "y\n141\n");
+      assert.equal(r.stderr, "");
+    } finally {
+      await d.close();
+    }
+  });
+}
+
+Deno.test("session scripts: a cat that goes by its name (BusyBox) still relays", async () => {
+  // A cat that, like BusyBox, does nothing under a name other than its own.
+  const bin = await Deno.makeTempDir({ prefix: "yonder-bin-" });
+  await Deno.writeTextFile(
+    `${bin}/cat`,
+    `#!/bin/sh\ncase $0 in */cat|cat) exec /bin/cat "$@";; esac\necho "$0: applet not found" >&2; exit 127\n`,
+    { mode: 0o755 },
+  );
+  const d = new Driver(["bash", "--noprofile", "--norc"], {
+    PATH: `${bin}:${Deno.env.get("PATH")}`,
+  });
+  const stuck = setTimeout(() => d.kill(), 10_000);
+  try {
+    assert.match(await ready(d), / fifo$/);
+    for (const word of ["one", "two"]) {
+      const r = await run(d, `echo ${word}; echo ${word} >&2`);
+      assert.equal(r.stdout, `${word}\n`);
+      assert.equal(r.stderr, `${word}\n`);
+    }
+  } finally {
+    clearTimeout(stuck);
+    await d.close();
+    await Deno.remove(bin, { recursive: true });
+  }
+});
+
+Deno.test("session scripts: a session removes the directories of sessions that were killed", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "yonder-tmp-" });
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  await Deno.mkdir(`${tmp}/yonder-s.${gone.pid}.abcdef`);
+  await Deno.writeTextFile(`${tmp}/yonder-s.${gone.pid}.abcdef/o1`, "");
+  await Deno.mkdir(`${tmp}/yonder-s.${Deno.pid}.ghijkl`);
+  await Deno.mkdir(`${tmp}/yonder-s.unnamed`);
+  const d = new Driver(["bash", "--noprofile", "--norc"], { TMPDIR: tmp });
+  try {
+    await ready(d);
+    const names = [];
+    for await (const e of Deno.readDir(tmp)) names.push(e.name);
+    // The dead shell's goes; a live one's, one of another form and this session's own stay.
+    assert.deepEqual(
+      names.filter((n) =>
+        !/^yonder-s\.\d+\.[A-Za-z0-9]{6}$/.test(n) || !n.includes(`.${gone.pid}.`)
+      )
+        .length,
+      names.length,
+      names.join(" "),
+    );
+    assert.ok(names.includes(`yonder-s.${Deno.pid}.ghijkl`));
+    assert.ok(names.includes("yonder-s.unnamed"));
+    assert.equal(names.length, 3, names.join(" "));
+  } finally {
+    await d.close();
+    await Deno.remove(tmp, { recursive: true });
   }
 });
