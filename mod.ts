@@ -11,11 +11,11 @@
  * @module
  */
 
-export type { Environment, ExecOptions, ExecResult, Logger } from "./lib/environment.ts";
+export type { Environment, ExecOptions, ExecResult, Logger } from "./lib/core/environment.ts";
 export { SshEnvironment, type SshEnvironmentOptions } from "./lib/ssh/environment.ts";
-export { LocalEnvironment, type LocalEnvironmentOptions } from "./lib/local_environment.ts";
+export { LocalEnvironment, type LocalEnvironmentOptions } from "./lib/local/environment.ts";
 export type { HostKeyPolicy, SshConnectOptions } from "./lib/ssh/options.ts";
-export { formatTarget, parseTarget, type Target } from "./lib/target.ts";
+export { formatTarget, parseTarget, type Target } from "./lib/core/target.ts";
 export {
   FileError,
   NoSpace,
@@ -28,8 +28,8 @@ export {
   TargetError,
   UsageError,
   YonderError,
-} from "./lib/errors.ts";
-export { filterEnv, isSensitiveEnvName } from "./lib/env_filter.ts";
+} from "./lib/core/errors.ts";
+export { filterEnv, isSensitiveEnvName } from "./lib/core/env_filter.ts";
 export type {
   DownloadOptions,
   FileInfo,
@@ -41,7 +41,7 @@ export type {
   RemoveOptions,
   TransferProgress,
   WriteFileOptions,
-} from "./lib/files.ts";
+} from "./lib/core/files.ts";
 export type {
   Conflict,
   PullOptions,
@@ -50,10 +50,10 @@ export type {
   TreeOps,
   TreeOptions,
   TreeResult,
-} from "./lib/tree/types.ts";
+} from "./lib/core/tree_types.ts";
 export { push } from "./lib/tree/push.ts";
 export { pull } from "./lib/tree/pull.ts";
-export { isTransient, type RetryOptions, withRetry } from "./lib/retry.ts";
-export { shellQuote } from "./lib/quote.ts";
+export { isTransient, type RetryOptions, withRetry } from "./lib/core/retry.ts";
+export { shellQuote } from "./lib/core/quote.ts";
 export { main } from "./lib/cli/main.ts";
-export { VERSION } from "./lib/version.ts";
+export { VERSION } from "./lib/core/version.ts";

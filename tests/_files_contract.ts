@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Environment } from "../lib/environment.ts";
-import { FileError, NotADirectory, NotFound, UsageError } from "../lib/errors.ts";
+import type { Environment } from "../lib/core/environment.ts";
+import { FileError, NotADirectory, NotFound, UsageError } from "../lib/core/errors.ts";
 
 /** sha256 hex of bytes. */
 export function sha256(bytes: Uint8Array): string {

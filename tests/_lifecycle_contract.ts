@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Environment } from "../lib/environment.ts";
+import type { Environment } from "../lib/core/environment.ts";
 import { type Probe, survivors, uniqueSleep } from "./_contract.ts";
 
 const dec = new TextDecoder();

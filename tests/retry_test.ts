@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { SshConnectError, SshConnectionLost, YonderError } from "../lib/errors.ts";
-import { isTransient, withRetry } from "../lib/retry.ts";
+import { SshConnectError, SshConnectionLost, YonderError } from "../lib/core/errors.ts";
+import { isTransient, withRetry } from "../lib/core/retry.ts";
 
 const lost = () => new SshConnectionLost({ host: "h", message: "lost" });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { TargetError } from "../lib/errors.ts";
-import { formatTarget, parseTarget, sshDestination, type Target } from "../lib/target.ts";
+import { TargetError } from "../lib/core/errors.ts";
+import { formatTarget, parseTarget, sshDestination, type Target } from "../lib/core/target.ts";
 import { fc } from "./deps.ts";
 
 /** Asserts that `fn` throws a TargetError about `part` and returns it. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 const HELP_HINT = "the command's --help lists its flags";
 

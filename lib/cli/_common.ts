@@ -1,7 +1,7 @@
 /** Pieces every CLI command shares: connection flags, the environment to use, error reporting. */
 
 import type { FlagSpec } from "./_args.ts";
-import type { Environment, Logger } from "../environment.ts";
+import type { Environment, Logger } from "../core/environment.ts";
 import {
   FileError,
   NotFound,
@@ -9,10 +9,10 @@ import {
   SshConnectionLost,
   UsageError,
   YonderError,
-} from "../errors.ts";
-import { LocalEnvironment } from "../local_environment.ts";
+} from "../core/errors.ts";
+import { LocalEnvironment } from "../local/environment.ts";
 import { SshEnvironment, type SshEnvironmentOptions } from "../ssh/environment.ts";
-import { parseDuration } from "../duration.ts";
+import { parseDuration } from "../core/duration.ts";
 
 /** Exit codes (see the README). */
 export const EXIT = {

@@ -3,7 +3,7 @@
  * stderr is a terminal and only once the transfer has run for about a second.
  */
 
-import type { TransferProgress } from "../files.ts";
+import type { TransferProgress } from "../core/files.ts";
 import type { Io } from "./_common.ts";
 
 /** Human bytes: `1.5 MiB`. */

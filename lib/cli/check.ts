@@ -1,9 +1,9 @@
 /** `yonder check`: probe a target and say what works and what to fix. */
 
 import { parseFlags } from "./_args.ts";
-import type { Environment } from "../environment.ts";
-import { SshConnectError, YonderError } from "../errors.ts";
-import { formatTarget, parseTarget } from "../target.ts";
+import type { Environment } from "../core/environment.ts";
+import { SshConnectError, YonderError } from "../core/errors.ts";
+import { formatTarget, parseTarget } from "../core/target.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,

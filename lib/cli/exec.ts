@@ -1,11 +1,11 @@
 /** `yonder exec`: run one command, locally or on a target, streaming its output. */
 
 import { parseFlags } from "./_args.ts";
-import type { ExecOptions, ExecResult } from "../environment.ts";
-import { isSensitiveEnvName, validateEnvName } from "../env_filter.ts";
-import { UsageError } from "../errors.ts";
-import type { Environment } from "../environment.ts";
-import { formatTarget, parseTarget } from "../target.ts";
+import type { ExecOptions, ExecResult } from "../core/environment.ts";
+import { isSensitiveEnvName, validateEnvName } from "../core/env_filter.ts";
+import { UsageError } from "../core/errors.ts";
+import type { Environment } from "../core/environment.ts";
+import { formatTarget, parseTarget } from "../core/target.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,

@@ -4,11 +4,11 @@
  */
 
 import { parseFlags } from "./_args.ts";
-import { basename, join } from "../_path.ts";
-import type { Environment } from "../environment.ts";
-import { FileError, UsageError } from "../errors.ts";
-import type { FileInfo } from "../files.ts";
-import type { PullResult, TreeResult } from "../tree/types.ts";
+import { basename, join } from "../util/path.ts";
+import type { Environment } from "../core/environment.ts";
+import { FileError, UsageError } from "../core/errors.ts";
+import type { FileInfo } from "../core/files.ts";
+import type { PullResult, TreeResult } from "../core/tree_types.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,

@@ -1,6 +1,6 @@
 /** The CLI: dispatches `yonder <command>` and turns errors into exit codes. */
 
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 import { denoIo, EXIT, type Interrupt, type Io, reportError, say, signalExit } from "./_common.ts";
 import { CHECK_HELP, checkCommand } from "./check.ts";
 import { EXEC_HELP, execCommand } from "./exec.ts";

@@ -1,8 +1,8 @@
 /** `yonder status` and `yonder stop`: the connections `--persist` kept. */
 
 import { parseFlags } from "./_args.ts";
-import { UsageError } from "../errors.ts";
-import { formatTarget, parseTarget } from "../target.ts";
+import { UsageError } from "../core/errors.ts";
+import { formatTarget, parseTarget } from "../core/target.ts";
 import { listPersistent, type PersistentMaster, stopPersistent } from "../ssh/persist.ts";
 import { EXIT, type Io } from "./_common.ts";
 

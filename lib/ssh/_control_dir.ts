@@ -5,8 +5,8 @@
  * those masters and removes the directory.
  */
 
-import { UsageError } from "../errors.ts";
-import { type Child, spawn } from "../process.ts";
+import { UsageError } from "../core/errors.ts";
+import { type Child, spawn } from "../util/process.ts";
 
 /** Longest Unix socket path: 104 bytes on macOS/BSD, 108 on Linux (including the NUL). */
 const SOCKET_PATH_MAX = Deno.build.os === "linux" ? 107 : 103;

@@ -5,15 +5,16 @@
  * @module
  */
 
-import type { Environment, ExecOptions, ExecResult, Logger } from "../environment.ts";
-import { UsageError, YonderError } from "../errors.ts";
-import { formatTarget, parseTarget, type Target } from "../target.ts";
+import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
+import { UsageError, YonderError } from "../core/errors.ts";
+import { formatTarget, parseTarget, type Target } from "../core/target.ts";
 import { sshExec, type SshExecContext } from "./exec.ts";
-import { acquireMaster, type Master, type MasterLease } from "./master.ts";
+import type { Master } from "./master.ts";
+import { acquireMaster, type MasterLease } from "./registry.ts";
 import { SessionPool } from "./session.ts";
-import type * as F from "../files.ts";
-import { FileOpsHost } from "../_file_ops_host.ts";
-import { withRetry } from "../retry.ts";
+import type * as F from "../core/files.ts";
+import { FileOpsHost } from "../tree/file_ops_host.ts";
+import { withRetry } from "../core/retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 
 /** Options of {@linkcode SshEnvironment.open}. */

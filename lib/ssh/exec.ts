@@ -13,29 +13,30 @@
  * @module
  */
 
-import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
-import { filterEnv } from "../env_filter.ts";
-import { SshConnectionLost, tail, UsageError, YonderError } from "../errors.ts";
-import { type Child, spawn } from "../process.ts";
-import { formatTarget, type Target } from "../target.ts";
-import { feed, OutputSink, pump } from "../_output.ts";
-import { deferred, sleep, withTimeout } from "../_async.ts";
-import { checkStdioFiles } from "../_file_stream.ts";
+import type { ExecOptions, ExecResult, Logger } from "../core/environment.ts";
+import { filterEnv } from "../core/env_filter.ts";
+import { SshConnectionLost, tail, UsageError, YonderError } from "../core/errors.ts";
+import { type Child, spawn } from "../util/process.ts";
+import { formatTarget, type Target } from "../core/target.ts";
+import { feed, OutputSink, pump } from "../util/output.ts";
+import { deferred, sleep, withTimeout } from "../util/async.ts";
+import { checkStdioFiles } from "../core/file_stream.ts";
 import {
   abortedBeforeStart,
   armKillPath,
   cwdError,
   guardCallbacks,
   stoppedStatus,
-} from "../_kill_path.ts";
-import { shellJoin } from "../quote.ts";
-import { FrameScanner, newNonce } from "./_frames.ts";
-import { buildWrapperScript, envHeader } from "./_remote_script.ts";
-import { connectError, type Master } from "./master.ts";
-import { isTransient } from "../retry.ts";
+} from "../core/kill_path.ts";
+import { shellJoin } from "../core/quote.ts";
+import { FrameScanner, newNonce } from "../posix/frames.ts";
+import { buildWrapperScript, envHeader } from "../posix/remote_script.ts";
+import { connectError } from "./connect_error.ts";
+import type { Master } from "./master.ts";
+import { isTransient } from "../core/retry.ts";
 import { buildSshArgv, NO_MASTER_SENTINEL, type SshConnectOptions } from "./options.ts";
 
-export { KILL_GRACE_MS } from "../_async.ts";
+export { KILL_GRACE_MS } from "../util/async.ts";
 
 /** Where and how to run. */
 export interface SshExecContext {

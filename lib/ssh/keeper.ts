@@ -20,14 +20,14 @@
  * @module
  */
 
-import type { Logger } from "../environment.ts";
-import { type Child, spawn } from "../process.ts";
-import type { Target } from "../target.ts";
-import { deferred, KILL_GRACE_MS, withTimeout } from "../_async.ts";
-import { pump } from "../_output.ts";
-import { framePrefix, FrameScanner, newNonce } from "./_frames.ts";
-import { deferredHangup } from "./_remote_script.ts";
-import { shellQuote } from "../quote.ts";
+import type { Logger } from "../core/environment.ts";
+import { type Child, spawn } from "../util/process.ts";
+import type { Target } from "../core/target.ts";
+import { deferred, KILL_GRACE_MS, withTimeout } from "../util/async.ts";
+import { pump } from "../util/output.ts";
+import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
+import { deferredHangup } from "../posix/remote_script.ts";
+import { shellQuote } from "../core/quote.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
 /** How often this side tells the keeper it is alive. */

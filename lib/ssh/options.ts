@@ -5,8 +5,8 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import { sshDestination, type Target } from "../target.ts";
+import { UsageError } from "../core/errors.ts";
+import { sshDestination, type Target } from "../core/target.ts";
 
 /** How ssh treats the remote host's key. */
 export type HostKeyPolicy =

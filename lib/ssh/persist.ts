@@ -14,12 +14,13 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
-import { spawn } from "../process.ts";
-import { formatTarget, type Target } from "../target.ts";
-import type { Logger } from "../environment.ts";
-import { withTimeout } from "../_async.ts";
-import { classifySshError, connectError, registryKey } from "./master.ts";
+import { UsageError } from "../core/errors.ts";
+import { spawn } from "../util/process.ts";
+import { formatTarget, type Target } from "../core/target.ts";
+import type { Logger } from "../core/environment.ts";
+import { withTimeout } from "../util/async.ts";
+import { classifySshError, connectError } from "./connect_error.ts";
+import { registryKey } from "./registry.ts";
 import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
 
 /** Longest Unix socket path on this OS, and ssh's temporary suffix while it binds. */

@@ -22,9 +22,9 @@
  * @module
  */
 
-import type { ExecOptions, ExecResult, Logger } from "../environment.ts";
-import { filterEnv } from "../env_filter.ts";
-import { SshConnectionLost, UsageError, YonderError } from "../errors.ts";
+import type { ExecOptions, ExecResult, Logger } from "../core/environment.ts";
+import { filterEnv } from "../core/env_filter.ts";
+import { SshConnectionLost, UsageError, YonderError } from "../core/errors.ts";
 import {
   abortedBeforeStart,
   armKillPath,
@@ -32,20 +32,20 @@ import {
   cwdError,
   guardCallbacks,
   stoppedStatus,
-} from "../_kill_path.ts";
-import { deferred, withTimeout } from "../_async.ts";
-import { type Child, spawn } from "../process.ts";
-import { shellJoin, shellQuote } from "../quote.ts";
-import { formatTarget, type Target } from "../target.ts";
-import { OutputSink } from "../_output.ts";
-import { framePrefix, FrameScanner, newNonce } from "./_frames.ts";
+} from "../core/kill_path.ts";
+import { deferred, withTimeout } from "../util/async.ts";
+import { type Child, spawn } from "../util/process.ts";
+import { shellJoin, shellQuote } from "../core/quote.ts";
+import { formatTarget, type Target } from "../core/target.ts";
+import { OutputSink } from "../util/output.ts";
+import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
 import {
   commandText,
   cwdCheck,
   deferredHangup,
   envAssignments,
   remotePathExpr,
-} from "./_remote_script.ts";
+} from "../posix/remote_script.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 

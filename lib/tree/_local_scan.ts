@@ -1,7 +1,7 @@
 /** Scans a local tree: types, modes, sizes, mtimes, sha256 (reused from the manifest when stale-free). */
 
 import { join } from "node:path";
-import { localError } from "../_file_stream.ts";
+import { localError } from "../core/file_stream.ts";
 import type { Manifest } from "./manifest.ts";
 import { assertInsideRoot } from "./_paths.ts";
 import { sha256Maker } from "./_hash.ts";

@@ -1,7 +1,7 @@
 /** Checks that keep tree entries inside their root, on both sides. */
 
 import { posix } from "node:path";
-import { FileError } from "../errors.ts";
+import { FileError } from "../core/errors.ts";
 
 /** Why a relative entry path is unsafe, or null when it stays inside the root. */
 export function unsafeEntryPath(rel: string): string | null {

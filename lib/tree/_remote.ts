@@ -4,13 +4,13 @@
  * a pull. Names travel NUL-separated on stdin or inside the tar stream, never on a command line.
  */
 
-import type { Environment } from "../environment.ts";
-import { NotFound, YonderError } from "../errors.ts";
-import type { FileInfo } from "../files.ts";
-import { listScript, PRELUDE, STAGE_FUNCS, sweepScript } from "../ssh/_file_scripts.ts";
-import { fileFailure } from "../ssh/files.ts";
-import { remotePathExpr } from "../ssh/_remote_script.ts";
-import { shellQuote } from "../quote.ts";
+import type { Environment } from "../core/environment.ts";
+import { NotFound, YonderError } from "../core/errors.ts";
+import type { FileInfo } from "../core/files.ts";
+import { listScript, PRELUDE, STAGE_FUNCS, sweepScript } from "../posix/file_scripts.ts";
+import { fileFailure } from "../posix/results.ts";
+import { remotePathExpr } from "../posix/remote_script.ts";
+import { shellQuote } from "../core/quote.ts";
 import type { RemoteState } from "./manifest.ts";
 
 /** What the remote has for tree transfers. */

@@ -10,7 +10,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { tempSuffix } from "../_file_stream.ts";
+import { tempSuffix } from "../core/file_stream.ts";
 import { sha256Maker } from "./_hash.ts";
 
 /** What the remote listing showed for a path after the last sync. */

@@ -12,11 +12,11 @@
 
 import { remoteTimer } from "./_timing.ts";
 import { dirname, join } from "node:path";
-import type { Environment } from "../environment.ts";
-import { FileError, YonderError } from "../errors.ts";
-import { withRetry } from "../retry.ts";
-import { fileFailure } from "../ssh/files.ts";
-import { cleanStaleTemps, localError, tempPathFor, writeAllSync } from "../_file_stream.ts";
+import type { Environment } from "../core/environment.ts";
+import { FileError, YonderError } from "../core/errors.ts";
+import { withRetry } from "../core/retry.ts";
+import { fileFailure } from "../posix/results.ts";
+import { cleanStaleTemps, localError, tempPathFor, writeAllSync } from "../core/file_stream.ts";
 import {
   loadManifest,
   type Manifest,
@@ -25,7 +25,7 @@ import {
   remoteUnchanged,
   saveManifest,
 } from "./manifest.ts";
-import type { Conflict, PullOptions, PullResult } from "./types.ts";
+import type { Conflict, PullOptions, PullResult } from "../core/tree_types.ts";
 import { excluder } from "./_exclude.ts";
 import { type Sha256, sha256Maker } from "./_hash.ts";
 import { type LocalEntry, scanLocal } from "./_local_scan.ts";

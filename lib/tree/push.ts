@@ -7,11 +7,11 @@
  */
 
 import { remoteTimer } from "./_timing.ts";
-import type { Environment } from "../environment.ts";
-import { YonderError } from "../errors.ts";
-import { withRetry } from "../retry.ts";
-import { newNonce } from "../ssh/_frames.ts";
-import { fileFailure, parseListing } from "../ssh/files.ts";
+import type { Environment } from "../core/environment.ts";
+import { YonderError } from "../core/errors.ts";
+import { withRetry } from "../core/retry.ts";
+import { newNonce } from "../posix/frames.ts";
+import { fileFailure, parseListing } from "../posix/results.ts";
 import {
   loadManifest,
   type Manifest,
@@ -20,7 +20,7 @@ import {
   remoteUnchanged,
   saveManifest,
 } from "./manifest.ts";
-import type { PushOptions, TreeResult } from "./types.ts";
+import type { PushOptions, TreeResult } from "../core/tree_types.ts";
 import { excluder } from "./_exclude.ts";
 import { sha256Maker } from "./_hash.ts";
 import { hashFiles, type LocalEntry, scanLocal } from "./_local_scan.ts";

@@ -17,12 +17,12 @@
 
 import type { Hash } from "node:crypto";
 import { join } from "node:path";
-import { FileError, tail, YonderError } from "../errors.ts";
-import { type Child, spawn } from "../process.ts";
-import { fileReadable } from "../_file_stream.ts";
-import { pump } from "../_output.ts";
+import { FileError, tail, YonderError } from "../core/errors.ts";
+import { type Child, spawn } from "../util/process.ts";
+import { fileReadable } from "../core/file_stream.ts";
+import { pump } from "../util/output.ts";
 import type { Sha256 } from "./_hash.ts";
-import type { TarStreamHeader } from "../deps.ts";
+import type { TarStreamHeader } from "../util/deps.ts";
 import {
   BLOCK,
   END_OF_ARCHIVE,
@@ -469,7 +469,7 @@ async function jsTar(
 ): Promise<
   { reader: ReadableStreamDefaultReader<Uint8Array>; done: () => Promise<void>; stop: () => void }
 > {
-  const { tarStream } = await import("../deps.ts");
+  const { tarStream } = await import("../util/deps.ts");
   const pack = tarStream.pack();
   const entry = (header: TarStreamHeader, content?: Uint8Array) =>
     new Promise<void>((resolve, reject) => {
@@ -565,7 +565,7 @@ export async function readTar(
   path: string,
   onEntry: (header: TarHeader, body: AsyncIterable<Uint8Array>) => Promise<void>,
 ): Promise<void> {
-  const { tarStream } = await import("../deps.ts");
+  const { tarStream } = await import("../util/deps.ts");
   const extract = tarStream.extract();
   const file = await Deno.open(path, { read: true });
   const feeding = (async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../lib/cli/_args.ts";
-import { UsageError } from "../../lib/errors.ts";
+import { UsageError } from "../../lib/core/errors.ts";
 import { main } from "../../lib/cli/main.ts";
 import { fakeIo } from "./_io.ts";
 

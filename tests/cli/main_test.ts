@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { main } from "../../lib/cli/main.ts";
-import { VERSION } from "../../lib/version.ts";
+import { VERSION } from "../../lib/core/version.ts";
 import { fakeIo } from "./_io.ts";
 
 Deno.test("main() prints help and version", async (t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
-import { SshConnectError } from "../../lib/errors.ts";
+import { SshConnectError } from "../../lib/core/errors.ts";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 
 const dec = new TextDecoder();

@@ -9,8 +9,8 @@ import {
   readScript,
   statScript,
   writeScript,
-} from "../../lib/ssh/_file_scripts.ts";
-import { parseListing, parseStat } from "../../lib/ssh/files.ts";
+} from "../../lib/posix/file_scripts.ts";
+import { parseListing, parseStat } from "../../lib/posix/results.ts";
 import { HARD_NAMES, randomBytes, sha256 } from "../_files_contract.ts";
 
 const dec = new TextDecoder();

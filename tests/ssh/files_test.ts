@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
-import { NoSpace, NotFound, PermissionDenied } from "../../lib/errors.ts";
+import { NoSpace, NotFound, PermissionDenied } from "../../lib/core/errors.ts";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 import { fileContract, randomBytes, sha256 } from "../_files_contract.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { framePrefix, FrameScanner, newNonce } from "../../lib/ssh/_frames.ts";
+import { framePrefix, FrameScanner, newNonce } from "../../lib/posix/frames.ts";
 import { fc } from "../deps.ts";
 
 const enc = new TextEncoder();

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { keeperCommand, keeperScript } from "../../lib/ssh/keeper.ts";
-import { newNonce } from "../../lib/ssh/_frames.ts";
+import { newNonce } from "../../lib/posix/frames.ts";
 
 /** A process in a group of its own (`setsid`), and its pgid. */
 async function victim(): Promise<{ pgid: number; child: Deno.ChildProcess }> {

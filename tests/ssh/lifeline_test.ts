@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { SshEnvironment, type SshEnvironmentOptions } from "../../lib/ssh/environment.ts";
-import { SshConnectionLost } from "../../lib/errors.ts";
+import { SshConnectionLost } from "../../lib/core/errors.ts";
 import { type Probe, survivors, uniqueSleep } from "../_contract.ts";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 import { startLink } from "../fixtures/link.ts";

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { setSpawner } from "../../lib/process.ts";
+import { setSpawner } from "../../lib/util/process.ts";
 import { fakeSsh } from "../fixtures/fake_ssh.ts";
-import { acquireMaster, classifySshError, connectError, watchDir } from "../../lib/ssh/master.ts";
-import { SshConnectError, UsageError } from "../../lib/errors.ts";
+import { classifySshError, connectError } from "../../lib/ssh/connect_error.ts";
+import { acquireMaster } from "../../lib/ssh/registry.ts";
+import { watchDir } from "../../lib/util/async.ts";
+import { SshConnectError, UsageError } from "../../lib/core/errors.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
 
 Deno.test("acquireMaster() starts exactly one master for 20 concurrent first calls", async () => {

@@ -5,7 +5,7 @@ import {
   type SshConnectOptions,
   validateConnectOptions,
 } from "../../lib/ssh/options.ts";
-import { UsageError } from "../../lib/errors.ts";
+import { UsageError } from "../../lib/core/errors.ts";
 
 const target = { host: "box", user: "deploy", port: 2222 };
 

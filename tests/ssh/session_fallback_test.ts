@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { setSpawner } from "../../lib/process.ts";
+import { setSpawner } from "../../lib/util/process.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
 import { fakeSsh } from "../fixtures/fake_ssh.ts";
 

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FrameScanner, newNonce } from "../../lib/ssh/_frames.ts";
+import { FrameScanner, newNonce } from "../../lib/posix/frames.ts";
 import { requestScript, setupScript } from "../../lib/ssh/session.ts";
 
 const enc = new TextEncoder();

@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Environment } from "../../lib/environment.ts";
-import { FileError } from "../../lib/errors.ts";
+import type { Environment } from "../../lib/core/environment.ts";
+import { FileError } from "../../lib/core/errors.ts";
 import { randomBytes, sha256 } from "../_files_contract.ts";
 
 /** One entry of a local tree as compared: type, mode, content hash or link target. */

@@ -1,4 +1,4 @@
-import { LocalEnvironment } from "../../lib/local_environment.ts";
+import { LocalEnvironment } from "../../lib/local/environment.ts";
 import { forcePacker } from "../../lib/tree/tar.ts";
 import { treeContract } from "./_tree_contract.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { liveSshTest, openLiveHost } from "../_live.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
 import { connFlags, startCli } from "../cli/_run.ts";
-import { sweepScript } from "../../lib/ssh/_file_scripts.ts";
+import { sweepScript } from "../../lib/posix/file_scripts.ts";
 
 const FILES = 1000;
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"];

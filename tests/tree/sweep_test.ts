@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { sweepScript } from "../../lib/ssh/_file_scripts.ts";
+import { sweepScript } from "../../lib/posix/file_scripts.ts";
 import { controlDir } from "../../lib/tree/_remote.ts";
 
 async function sh(script: string): Promise<{ code: number; stderr: string }> {

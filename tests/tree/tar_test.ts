@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FileError } from "../../lib/errors.ts";
-import { parseListing } from "../../lib/ssh/files.ts";
+import { FileError } from "../../lib/core/errors.ts";
+import { parseListing } from "../../lib/posix/results.ts";
 import { sha256Maker } from "../../lib/tree/_hash.ts";
 import { scanLocal } from "../../lib/tree/_local_scan.ts";
 import { applyPushScript, controlDir, nulList } from "../../lib/tree/_remote.ts";

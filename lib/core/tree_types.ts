@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TransferProgress } from "../files.ts";
+import type { TransferProgress } from "./files.ts";
 
 /** Options shared by `push` and `pull`. */
 export interface TreeOptions {

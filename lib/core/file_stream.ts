@@ -1,7 +1,7 @@
 /** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
 
-import { dirname, join } from "./_path.ts";
-import { spawn } from "./process.ts";
+import { dirname, join } from "../util/path.ts";
+import { spawn } from "../util/process.ts";
 import {
   FileError,
   NoSpace,

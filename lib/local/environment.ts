@@ -6,26 +6,26 @@
  * @module
  */
 
-import type { Environment, ExecOptions, ExecResult, Logger } from "./environment.ts";
-import { filterEnv } from "./env_filter.ts";
-import { UsageError, YonderError } from "./errors.ts";
-import { type Child, killGroup, spawn } from "./process.ts";
-import { feed, OutputSink, pump } from "./_output.ts";
-import { checkStdioFiles } from "./_file_stream.ts";
-import { shellJoin } from "./quote.ts";
-import { FrameScanner, newNonce } from "./ssh/_frames.ts";
-import { buildWrapperScript } from "./ssh/_remote_script.ts";
+import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
+import { filterEnv } from "../core/env_filter.ts";
+import { UsageError, YonderError } from "../core/errors.ts";
+import { type Child, killGroup, spawn } from "../util/process.ts";
+import { feed, OutputSink, pump } from "../util/output.ts";
+import { checkStdioFiles } from "../core/file_stream.ts";
+import { shellJoin } from "../core/quote.ts";
+import { FrameScanner, newNonce } from "../posix/frames.ts";
+import { buildWrapperScript } from "../posix/remote_script.ts";
 import {
   abortedBeforeStart,
   armKillPath,
   cwdError,
   guardCallbacks,
   stoppedStatus,
-} from "./_kill_path.ts";
-import { KILL_GRACE_MS } from "./_async.ts";
-import { deferred, withTimeout } from "./_async.ts";
-import type * as F from "./files.ts";
-import { FileOpsHost } from "./_file_ops_host.ts";
+} from "../core/kill_path.ts";
+import { KILL_GRACE_MS } from "../util/async.ts";
+import { deferred, withTimeout } from "../util/async.ts";
+import type * as F from "../core/files.ts";
+import { FileOpsHost } from "../tree/file_ops_host.ts";
 
 /** Options of {@linkcode LocalEnvironment}. */
 export interface LocalEnvironmentOptions {
@@ -40,7 +40,7 @@ export interface LocalEnvironmentOptions {
  *
  * @example
  * ```ts
- * import { LocalEnvironment } from "./local_environment.ts";
+ * import { LocalEnvironment } from "./environment.ts";
  * await using env = new LocalEnvironment();
  * const r = await env.exec(["echo", "hi"]);
  * console.assert(r.code === 0);
@@ -224,7 +224,7 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
 
   /** The local file operations (paths resolve like the working directory). */
   protected override async loadFiles(): Promise<F.FileOps> {
-    const { LocalFiles } = await import("./local_files.ts");
+    const { LocalFiles } = await import("./files.ts");
     return new LocalFiles((p) => this.#resolveCwd(p) ?? p);
   }
 }

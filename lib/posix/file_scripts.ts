@@ -8,8 +8,8 @@
  * is matched against the names the shell printed for that batch.
  */
 
-import { shellQuote } from "../quote.ts";
-import { remotePathExpr } from "./_remote_script.ts";
+import { shellQuote } from "../core/quote.ts";
+import { remotePathExpr } from "./remote_script.ts";
 
 /** Exit statuses of the file scripts. */
 export const FILE_STATUS = {

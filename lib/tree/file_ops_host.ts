@@ -4,9 +4,9 @@
  * start-up time) and hands the call on.
  */
 
-import type * as F from "./files.ts";
-import type { Environment } from "./environment.ts";
-import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree/types.ts";
+import type * as F from "../core/files.ts";
+import type { Environment } from "../core/environment.ts";
+import type { PullOptions, PullResult, PushOptions, TreeResult } from "../core/tree_types.ts";
 
 /** Base of `SshEnvironment` and `LocalEnvironment`: file and tree methods that delegate. */
 export abstract class FileOpsHost implements F.FileOps {
@@ -74,14 +74,14 @@ export abstract class FileOpsHost implements F.FileOps {
 
   /** Sends a local tree, only what changed; see {@linkcode PushOptions}. */
   async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    const { push } = await import("./tree/push.ts");
+    const { push } = await import("./push.ts");
     // Both subclasses are Environments; the tree code needs their exec and file methods.
     return push(this as unknown as Environment, localDir, remoteDir, options);
   }
 
   /** Brings a tree back (sync-back with `onlyChanged`); see {@linkcode PullOptions}. */
   async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    const { pull } = await import("./tree/pull.ts");
+    const { pull } = await import("./pull.ts");
     return pull(this as unknown as Environment, remoteDir, localDir, options);
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import type { FileOps } from "./files.ts";
-import type { TreeOps } from "./tree/types.ts";
+import type { TreeOps } from "./tree_types.ts";
 
 /** Options of {@linkcode Environment.exec}. */
 export interface ExecOptions {

@@ -7,7 +7,7 @@
 
 import type { Logger } from "./environment.ts";
 import { SshConnectError, SshConnectionLost } from "./errors.ts";
-import { sleep } from "./_async.ts";
+import { sleep } from "../util/async.ts";
 
 /** Options of {@linkcode withRetry}. */
 export interface RetryOptions {

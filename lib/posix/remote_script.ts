@@ -14,8 +14,8 @@
  * command's stderr); the real stderr is fd 3 while it runs.
  */
 
-import { shellJoin, shellQuote } from "../quote.ts";
-import { framePrefix } from "./_frames.ts";
+import { shellJoin, shellQuote } from "../core/quote.ts";
+import { framePrefix } from "./frames.ts";
 
 /** What the wrapper runs. */
 export interface RemoteCommand {

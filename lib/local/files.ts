@@ -6,8 +6,8 @@
  * @module
  */
 
-import { basename, dirname, join } from "./_path.ts";
-import { FileError, NotADirectory, NotFound, UsageError } from "./errors.ts";
+import { basename, dirname, join } from "../util/path.ts";
+import { FileError, NotADirectory, NotFound, UsageError } from "../core/errors.ts";
 import {
   checkMode,
   type DownloadOptions,
@@ -21,7 +21,7 @@ import {
   type RemoveOptions,
   sortByName,
   type WriteFileOptions,
-} from "./files.ts";
+} from "../core/files.ts";
 import {
   CHUNK,
   cleanStaleTemps,
@@ -29,7 +29,7 @@ import {
   tempPathFor,
   umask,
   writeAllSync,
-} from "./_file_stream.ts";
+} from "../core/file_stream.ts";
 
 /** Maps a path as given (relative, `~`) to the path to use. */
 export type PathResolver = (path: string) => string;
@@ -92,7 +92,7 @@ async function parentError(path: string, shown: string): Promise<Error> {
  *
  * @example
  * ```ts
- * import { LocalFiles } from "./local_files.ts";
+ * import { LocalFiles } from "./files.ts";
  * const files = new LocalFiles((p) => p);
  * const dir = await Deno.makeTempDir();
  * await files.writeFile(`${dir}/a.txt`, "hi");
