@@ -4,6 +4,6 @@
  * @module
  */
 
-import { main } from "./lib/cli/main.ts";
+import { main } from "./cli.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

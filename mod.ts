@@ -12,11 +12,21 @@
  */
 
 export type { Environment, ExecOptions, ExecResult, Logger } from "./lib/core/environment.ts";
+export type { ChildProcess, SpawnOptions, SpawnStatus } from "./lib/core/spawn.ts";
+export { ShellCommand, shellTemplate, type ShellValue } from "./lib/core/template.ts";
+export {
+  type Hooks,
+  type Operation,
+  type OperationName,
+  type Outcome,
+  withHooks,
+} from "./lib/core/hooks.ts";
 export { SshEnvironment, type SshEnvironmentOptions } from "./lib/ssh/environment.ts";
 export { LocalEnvironment, type LocalEnvironmentOptions } from "./lib/local/environment.ts";
 export type { HostKeyPolicy, SshConnectOptions } from "./lib/ssh/options.ts";
 export { formatTarget, parseTarget, type Target } from "./lib/core/target.ts";
 export {
+  CommandFailed,
   FileError,
   NoSpace,
   NotADirectory,
@@ -26,10 +36,11 @@ export {
   type SshConnectErrorKind,
   SshConnectionLost,
   TargetError,
+  TimedOut,
   UsageError,
   YonderError,
 } from "./lib/core/errors.ts";
-export { filterEnv, isSensitiveEnvName } from "./lib/core/env_filter.ts";
+export { type FilteredEnv, filterEnv, isSensitiveEnvName } from "./lib/core/env_filter.ts";
 export type {
   DownloadOptions,
   FileInfo,
@@ -39,6 +50,7 @@ export type {
   MkdirOptions,
   ReadFileOptions,
   RemoveOptions,
+  StatOptions,
   TransferProgress,
   WriteFileOptions,
 } from "./lib/core/files.ts";
@@ -53,7 +65,7 @@ export type {
 } from "./lib/core/tree_types.ts";
 export { push } from "./lib/tree/push.ts";
 export { pull } from "./lib/tree/pull.ts";
+export type { FileOpsHost } from "./lib/tree/file_ops_host.ts";
 export { isTransient, type RetryOptions, withRetry } from "./lib/core/retry.ts";
 export { shellQuote } from "./lib/core/quote.ts";
-export { main } from "./lib/cli/main.ts";
 export { VERSION } from "./lib/core/version.ts";

@@ -249,6 +249,60 @@ export async function fileContract(
     assert.deepEqual(leftovers, ["up.bin"]);
   });
 
+  await t.step(
+    "an aborted signal rejects every file and tree operation with its reason",
+    async () => {
+      const reason = new Error("stop here");
+      const signal = AbortSignal.abort(reason);
+      const src = join(local, "sig-src.txt");
+      await Deno.writeTextFile(src, "x");
+      await env.writeFile(p("sig.txt"), "keep");
+      const ops: [string, () => Promise<unknown>][] = [
+        ["readFile", () => env.readFile(p("sig.txt"), { signal })],
+        ["readFileStream", () => env.readFileStream(p("sig.txt"), () => {}, { signal })],
+        ["writeFile", () => env.writeFile(p("sig.txt"), "new", { signal })],
+        ["upload", () => env.upload(src, p("sig.txt"), { signal })],
+        ["download", () => env.download(p("sig.txt"), join(local, "sig-dl.txt"), { signal })],
+        ["stat", () => env.stat(p("sig.txt"), { signal })],
+        ["list", () => env.list(root, { signal })],
+        ["remove", () => env.remove(p("sig.txt"), { signal })],
+        ["mkdir", () => env.mkdir(p("sig-dir"), { signal })],
+        ["push", () => env.push(local, p("sig-tree"), { signal })],
+        ["pull", () => env.pull(root, join(local, "sig-pulled"), { signal })],
+      ];
+      for (const [name, run] of ops) {
+        let got: unknown = "no rejection";
+        try {
+          await run();
+        } catch (e) {
+          got = e;
+        }
+        assert.equal(got, reason, `${name}: ${got}`);
+      }
+      assert.equal(new TextDecoder().decode(await env.readFile(p("sig.txt"))), "keep");
+      await assert.rejects(env.stat(p("sig-dir")), NotFound);
+      await assert.rejects(env.stat(p("sig-tree")), NotFound);
+      await env.remove(p("sig.txt"));
+    },
+  );
+
+  await t.step("an abort during a long read rejects with the signal's reason", async () => {
+    const big = randomBytes(8 * 1024 * 1024);
+    await env.writeFile(p("big-sig.bin"), big);
+    const stop = new AbortController();
+    const reason = new Error("enough");
+    let seen = 0;
+    const reading = env.readFileStream(p("big-sig.bin"), (c) => {
+      seen += c.length;
+      if (seen > 0) stop.abort(reason);
+    }, { signal: stop.signal });
+    await assert.rejects(reading, (e) => {
+      assert.equal(e, reason);
+      return true;
+    });
+    await env.remove(p("big-sig.bin"));
+  });
+
   await t.step("no temp files are left behind", async () => {
     const all = await env.list(root, { recursive: true, hidden: true });
     assert.deepEqual(all.filter((e) => e.name.includes("yonder-tmp")), []);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { UsageError } from "../core/errors.ts";
+import { UsageError, YonderError } from "../core/errors.ts";
 
 const HELP_HINT = "the command's --help lists its flags";
 
@@ -58,7 +58,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
     if (!spec.short) continue;
     const other = byShort.get(spec.short);
     // Which flag a letter means must never depend on the order of a spread.
-    if (other) throw new Error(`-${spec.short} is given to both --${other} and --${name}`);
+    if (other) throw new YonderError(`-${spec.short} is given to both --${other} and --${name}`);
     byShort.set(spec.short, name);
   }
   const label = (name: string) => {

@@ -24,7 +24,16 @@ export const EXIT = {
   connection: 255,
 } as const;
 
-/** The signals the CLI handles: each stops the command, which then exits 128+n. */
+/**
+ * The signals the CLI handles: each stops the command, which then exits 128+n.
+ *
+ * @example
+ * ```ts
+ * import type { Interrupt } from "../../cli.ts";
+ * const exitCodes: Record<Interrupt, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+ * console.log(exitCodes.SIGINT);
+ * ```
+ */
 export type Interrupt = "SIGINT" | "SIGTERM" | "SIGHUP";
 
 /** The exit code of a command stopped by `signal`: 128 plus its number. */
@@ -32,7 +41,24 @@ export function signalExit(signal: Interrupt): number {
   return 128 + { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal];
 }
 
-/** Where a command writes; tests pass their own. */
+/**
+ * Where a command writes; tests pass their own.
+ *
+ * @example
+ * ```ts
+ * import { type Io, main } from "../../cli.ts";
+ * const out: Uint8Array[] = [];
+ * const io: Io = {
+ *   stdout: (bytes) => Promise.resolve(void out.push(bytes)),
+ *   stderr: (bytes) => Deno.stderr.write(bytes).then(() => {}),
+ *   env: (name) => Deno.env.get(name),
+ *   stdin: () => ReadableStream.from<Uint8Array>([]),
+ *   onSignal: () => () => {},
+ * };
+ * const code = await main(["--help"], io);
+ * console.log(code, new TextDecoder().decode(out[0])); // 0 "Usage: yonder …"
+ * ```
+ */
 export interface Io {
   /** Writes bytes to stdout. */
   stdout(bytes: Uint8Array): Promise<void>;

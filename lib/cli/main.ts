@@ -58,9 +58,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
  * Runs the CLI with `args` and returns the exit code; it never exits the process itself.
  *
  * @example
- * ```ts ignore
- * import { main } from "./main.ts";
- * const code = await main(["exec", "--", "true"]);
+ * ```ts
+ * import { main } from "../../cli.ts";
+ * // A script of its own that runs the CLI, e.g. with a default target:
+ * if (!Deno.env.get("YONDER_REMOTE")) Deno.env.set("YONDER_REMOTE", "deploy@build.example.com");
+ * Deno.exit(await main(Deno.args));
  * ```
  */
 export async function main(args: string[], io: Io = denoIo): Promise<number> {

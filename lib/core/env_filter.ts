@@ -53,7 +53,17 @@ export function validateEnvName(name: string): void {
   }
 }
 
-/** The result of {@linkcode filterEnv}. */
+/**
+ * The result of {@linkcode filterEnv}.
+ *
+ * @example
+ * ```ts
+ * import { filterEnv, type FilteredEnv } from "../../mod.ts";
+ * const { env, dropped }: FilteredEnv = filterEnv({ STAGE: "prod", AWS_SECRET_ACCESS_KEY: "…" });
+ * if (dropped.length) console.warn(`not sent: ${dropped.join(", ")}`);
+ * console.log(env); // { STAGE: "prod" }
+ * ```
+ */
 export interface FilteredEnv {
   /** Variables to send. */
   env: Record<string, string>;

@@ -8,8 +8,27 @@
 
 import type { FileOps } from "./files.ts";
 import type { TreeOps } from "./tree_types.ts";
+import type { ChildProcess, SpawnOptions } from "./spawn.ts";
+import type { ShellCommand, ShellValue } from "./template.ts";
 
-/** Options of {@linkcode Environment.exec}. */
+/**
+ * Options of {@linkcode Environment.exec}.
+ *
+ * @example
+ * ```ts
+ * import { type ExecOptions, SshEnvironment } from "../../mod.ts";
+ * const options: ExecOptions = {
+ *   cwd: "/srv/app",
+ *   env: { CI: "1" },
+ *   timeoutMs: 10 * 60_000,
+ *   maxOutputBytes: 1 << 20,
+ *   onStderr: (chunk) => Deno.stderr.write(chunk),
+ * };
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * const r = await env.exec(["make", "test"], options);
+ * if (r.timedOut) console.error("make test ran over 10 minutes and was stopped");
+ * ```
+ */
 export interface ExecOptions {
   /** Working directory; a missing one is a `NotFound` error and the command does not run. */
   cwd?: string;
@@ -29,19 +48,44 @@ export interface ExecOptions {
    * `stdout` is then empty and `onStdout` is not called.
    */
   stdoutFile?: string;
-  /** Called with each chunk of stdout as it arrives. */
-  onStdout?: (chunk: Uint8Array) => void;
-  /** Called with each chunk of stderr as it arrives. */
-  onStderr?: (chunk: Uint8Array) => void;
+  /**
+   * Called with each chunk of stdout as it arrives. A returned `Promise` pauses the reading of
+   * stdout until it settles (backpressure: the remote command blocks once the pipes fill); a
+   * throw or a rejection stops the command and the call rejects with that error.
+   */
+  onStdout?: (chunk: Uint8Array) => unknown;
+  /** Called with each chunk of stderr as it arrives; like `onStdout`. */
+  onStderr?: (chunk: Uint8Array) => unknown;
   /** Keep at most this many bytes of each stream in the result (the rest is still drained). */
   maxOutputBytes?: number;
   /** Kill the command after this many milliseconds; the result then has `timedOut` and code 124. */
   timeoutMs?: number;
   /** Aborting kills the command the same way a timeout does; the result then has code 143. */
   signal?: AbortSignal;
+  /**
+   * Throw {@linkcode CommandFailed} (with the result) when the command does not exit 0, instead
+   * of resolving to the result.
+   */
+  check?: boolean;
 }
 
-/** What a command did. */
+/**
+ * What a command did. A non-zero `code` is not an error: the call resolves to the result unless
+ * `check` is set.
+ *
+ * @example
+ * ```ts
+ * import { type ExecResult, LocalEnvironment } from "../../mod.ts";
+ * function describe(r: ExecResult): string {
+ *   if (r.timedOut) return `timed out after ${r.durationMs} ms`;
+ *   if (r.signal) return `stopped by ${r.signal}`;
+ *   return `exit ${r.code}${r.truncated ? " (output truncated)" : ""}`;
+ * }
+ * await using env = new LocalEnvironment();
+ * const r = await env.exec(["uname", "-a"]);
+ * console.log(describe(r), new TextDecoder().decode(r.stdout));
+ * ```
+ */
 export interface ExecResult {
   /** Exit code: the command's own; 124 on timeout; 128+n when yonder stopped it with signal n. */
   code: number;
@@ -64,7 +108,24 @@ export interface ExecResult {
   sessionRestarted?: boolean;
 }
 
-/** A place to run commands: a remote host over OpenSSH, or this machine. */
+/**
+ * A place to run commands: a remote host over OpenSSH, or this machine. Code written against
+ * `Environment` runs on either.
+ *
+ * @example
+ * ```ts
+ * import { type Environment, LocalEnvironment, SshEnvironment } from "../../mod.ts";
+ * async function diskFree(env: Environment, path: string): Promise<string> {
+ *   const r = await env.exec(["df", "-h", path]);
+ *   return new TextDecoder().decode(r.stdout);
+ * }
+ * const target = Deno.args[0]; // e.g. "deploy@build.example.com"; none: this machine
+ * await using env: Environment = target
+ *   ? await SshEnvironment.open(target)
+ *   : new LocalEnvironment();
+ * console.log(env.label, await diskFree(env, "/"));
+ * ```
+ */
 export interface Environment extends AsyncDisposable, FileOps, TreeOps {
   /** Which backend this is. */
   readonly kind: "ssh" | "local";
@@ -75,9 +136,31 @@ export interface Environment extends AsyncDisposable, FileOps, TreeOps {
    * a POSIX `sh -c` script.
    */
   exec(command: readonly string[] | string, options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts a command and returns at once: stdin, stdout and stderr as streams (a reader that
+   * falls behind pauses the command: memory stays bounded), its status as a promise, `kill()`.
+   * Runs where exec would; with `stdin: "piped"` on a stateless session environment it takes a
+   * channel of its own, and a stateful session refuses it.
+   */
+  spawn(command: readonly string[] | string, options?: SpawnOptions): ChildProcess;
+  /**
+   * A command as a template: literal text is shell, every `${value}` one quoted word (arrays,
+   * one word per element). Awaiting it runs it and throws `CommandFailed` on a non-zero exit.
+   */
+  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand;
   /** Releases everything the environment holds; calling it twice is fine. */
   close(): Promise<void>;
 }
 
-/** A debug logger: receives one line per call. */
+/**
+ * A debug logger: receives one line per call.
+ *
+ * @example
+ * ```ts
+ * import { type Logger, SshEnvironment } from "../../mod.ts";
+ * const logger: Logger = (line) => console.error(`${new Date().toISOString()} yonder: ${line}`);
+ * await using env = await SshEnvironment.open("deploy@build.example.com", { logger });
+ * await env.exec(["true"]); // logs how the call was routed
+ * ```
+ */
 export type Logger = (line: string) => void;

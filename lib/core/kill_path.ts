@@ -22,10 +22,10 @@ export interface KillPath {
 
 /** The caller's output callbacks, guarded: see {@linkcode guardCallbacks}. */
 export interface CallbackGuard {
-  /** The caller's `onStdout`, never throwing. */
-  onStdout: ((chunk: Uint8Array) => void) | undefined;
-  /** The caller's `onStderr`, never throwing. */
-  onStderr: ((chunk: Uint8Array) => void) | undefined;
+  /** The caller's `onStdout`, never throwing; returns the wait it asked for, if any. */
+  onStdout: OutputCallback | undefined;
+  /** The caller's `onStderr`, never throwing; returns the wait it asked for, if any. */
+  onStderr: OutputCallback | undefined;
   /** The first error a callback threw, if one did. */
   readonly failure: { error: unknown } | null;
   /** Aborts when a callback throws. */
@@ -34,23 +34,31 @@ export interface CallbackGuard {
   rethrow(): void;
 }
 
+/** A guarded output callback: the promise it returns (never rejecting) is a wait it asked for. */
+export type OutputCallback = (chunk: Uint8Array) => Promise<void> | undefined;
+
 /**
- * Wraps the output callbacks of `opts` so that a throw never reaches the pipes that feed them:
- * the first error is kept, no later chunk is delivered, and `failed` aborts, which stops the
- * command through the kill path; the call then rejects with that error.
+ * Wraps the output callbacks of `opts` so that a throw (or a rejected promise) never reaches the
+ * pipes that feed them: the first error is kept, no later chunk is delivered, and `failed` aborts,
+ * which stops the command through the kill path; the call then rejects with that error.
  */
 export function guardCallbacks(opts: Pick<ExecOptions, "onStdout" | "onStderr">): CallbackGuard {
   const failed = new AbortController();
   let failure: { error: unknown } | null = null;
-  const wrap = (cb: ((chunk: Uint8Array) => void) | undefined) =>
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    failed.abort();
+  };
+  const wrap = (cb: ExecOptions["onStdout"]): OutputCallback | undefined =>
     cb &&
     ((chunk: Uint8Array) => {
-      if (failure) return;
+      if (failure) return undefined;
       try {
-        cb(chunk);
+        const wait = cb(chunk);
+        return wait instanceof Promise ? wait.catch(fail) : undefined;
       } catch (error) {
-        failure = { error };
-        failed.abort();
+        fail(error);
+        return undefined;
       }
     });
   return {

@@ -9,7 +9,27 @@ import type { Logger } from "./environment.ts";
 import { SshConnectError, SshConnectionLost } from "./errors.ts";
 import { sleep } from "../util/async.ts";
 
-/** Options of {@linkcode withRetry}. */
+/**
+ * Options of {@linkcode withRetry}.
+ *
+ * @example
+ * ```ts
+ * import { isTransient, type RetryOptions, SshEnvironment, withRetry } from "../../mod.ts";
+ * const patient: RetryOptions = {
+ *   tries: 5,
+ *   baseDelayMs: 1_000, // 1 s, 2 s, 4 s, 8 s between the attempts
+ *   retryable: (e) => isTransient(e),
+ *   log: (line) => console.error(line),
+ *   signal: AbortSignal.timeout(60_000),
+ * };
+ * await using env = await withRetry(
+ *   "connect to build",
+ *   () => SshEnvironment.open("deploy@build.example.com"),
+ *   patient,
+ * );
+ * console.log(env.label);
+ * ```
+ */
 export interface RetryOptions {
   /** Attempts in all (default 3). */
   tries?: number;
@@ -31,7 +51,7 @@ export interface RetryOptions {
  * @example
  * ```ts
  * import { isTransient } from "./retry.ts";
- * console.assert(!isTransient(new Error("x")));
+ * console.assert(!isTransient(new TypeError("x")));
  * ```
  */
 export function isTransient(error: unknown): boolean {

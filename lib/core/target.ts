@@ -52,7 +52,18 @@ function isIPv6(text: string): boolean {
   }
 }
 
-/** A parsed target: the host to reach and, optionally, the user, port and remote path. */
+/**
+ * A parsed target: the host to reach and, optionally, the user, port and remote path.
+ *
+ * @example
+ * ```ts
+ * import { formatTarget, SshEnvironment, type Target } from "../../mod.ts";
+ * const target: Target = { host: "build.example.com", user: "deploy", port: 2222, path: "/srv" };
+ * console.log(formatTarget(target)); // "ssh://deploy@build.example.com:2222/srv"
+ * await using env = await SshEnvironment.open(target); // commands run in /srv unless told otherwise
+ * console.log(env.label);
+ * ```
+ */
 export interface Target {
   /**
    * Hostname, IPv4 address, IPv6 address without brackets (with an optional `%zone`), or an

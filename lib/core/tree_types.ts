@@ -8,7 +8,22 @@
 
 import type { TransferProgress } from "./files.ts";
 
-/** Options shared by `push` and `pull`. */
+/**
+ * Options shared by `push` and `pull`.
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type TreeOptions } from "../../mod.ts";
+ * const common: TreeOptions = {
+ *   exclude: ["node_modules", ".git", "*.log"],
+ *   onProgress: (p) => console.log(`${p.files ?? 0}/${p.totalFiles ?? "?"} files`),
+ *   signal: AbortSignal.timeout(10 * 60_000),
+ * };
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * await env.push("./app", "/srv/app", { ...common, delete: true });
+ * await env.pull("/srv/app/dist", "./dist", common);
+ * ```
+ */
 export interface TreeOptions {
   /**
    * Glob patterns of paths to leave alone (neither sent, received nor deleted). A pattern with a
@@ -29,10 +44,34 @@ export interface TreeOptions {
   cacheDir?: string;
 }
 
-/** Options of `push`. */
+/**
+ * Options of `push`: the shared {@linkcode TreeOptions}.
+ *
+ * @example
+ * ```ts
+ * import { type PushOptions, SshEnvironment } from "../../mod.ts";
+ * // Mirror ./site to the web root: what was deleted locally goes on the remote too.
+ * const mirror: PushOptions = { delete: true, exclude: [".git"] };
+ * await using env = await SshEnvironment.open("deploy@web1.example.com");
+ * const r = await env.push("./site", "/var/www/site", mirror);
+ * console.log(`${r.transferred.length} sent, ${r.deleted.length} deleted, ${r.unchanged} same`);
+ * ```
+ */
 export type PushOptions = TreeOptions;
 
-/** Options of `pull`. */
+/**
+ * Options of `pull`.
+ *
+ * @example
+ * ```ts
+ * import { type PullOptions, SshEnvironment } from "../../mod.ts";
+ * // Bring back what the remote build changed since the last push, keeping local edits.
+ * const syncBack: PullOptions = { onlyChanged: true, prefer: "local", exclude: ["*.o"] };
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * const r = await env.pull("/srv/app", "./app", syncBack);
+ * for (const c of r.conflicts) console.warn(`${c.path}: changed on both sides, kept local`);
+ * ```
+ */
 export interface PullOptions extends TreeOptions {
   /**
    * Sync-back: bring only files that changed on the remote since the last push or pull (by
@@ -44,7 +83,18 @@ export interface PullOptions extends TreeOptions {
   prefer?: "local" | "remote";
 }
 
-/** A path both sides changed since the last sync. */
+/**
+ * A path both sides changed since the last sync.
+ *
+ * @example
+ * ```ts
+ * import { type Conflict, SshEnvironment } from "../../mod.ts";
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * const r = await env.pull("/srv/app", "./app", { onlyChanged: true, prefer: "remote" });
+ * const overwritten: Conflict[] = r.conflicts.filter((c) => c.resolution === "took-remote");
+ * for (const c of overwritten) console.warn(`${c.path}: local ${c.local} file replaced`);
+ * ```
+ */
 export interface Conflict {
   /** The path relative to the roots. */
   path: string;
@@ -54,7 +104,19 @@ export interface Conflict {
   resolution: "kept-local" | "took-remote";
 }
 
-/** What a tree transfer did. */
+/**
+ * What a tree transfer did.
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type TreeResult } from "../../mod.ts";
+ * const summary = (r: TreeResult) =>
+ *   `${r.transferred.length} sent (${r.bytes} B), ${r.deleted.length} deleted, ` +
+ *   `${r.unchanged} unchanged in ${r.durationMs} ms (${r.remoteMs} ms remote)`;
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * console.log(summary(await env.push("./src", "/srv/app/src")));
+ * ```
+ */
 export interface TreeResult {
   /** Paths written on the receiving side (files, symlinks, and directories created or chmodded). */
   transferred: string[];
@@ -70,7 +132,19 @@ export interface TreeResult {
   remoteMs: number;
 }
 
-/** What `pull` did. */
+/**
+ * What `pull` did.
+ *
+ * @example
+ * ```ts
+ * import { type PullResult, SshEnvironment } from "../../mod.ts";
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
+ * const r: PullResult = await env.pull("/srv/app", "./app", { onlyChanged: true });
+ * console.log(`${r.transferred.length} files updated locally`);
+ * if (r.remoteDeleted.length) console.log("deleted on the remote:", r.remoteDeleted);
+ * if (r.conflicts.length) console.log("changed on both sides:", r.conflicts.map((c) => c.path));
+ * ```
+ */
 export interface PullResult extends TreeResult {
   /** Paths changed on both sides (sync-back only). */
   conflicts: Conflict[];
@@ -78,7 +152,21 @@ export interface PullResult extends TreeResult {
   remoteDeleted: string[];
 }
 
-/** Tree transfers of an environment. */
+/**
+ * Tree transfers of an environment.
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type TreeOps } from "../../mod.ts";
+ * // Works with any environment: remote, local, or wrapped in hooks.
+ * async function syncDocs(tree: TreeOps): Promise<void> {
+ *   await tree.push("./docs", "/srv/docs", { exclude: ["generated"], delete: true });
+ *   await tree.pull("/srv/docs/generated", "./docs/generated", { delete: true });
+ * }
+ * await using env = await SshEnvironment.open("deploy@docs.example.com");
+ * await syncDocs(env);
+ * ```
+ */
 export interface TreeOps {
   /** Sends `localDir` to `remoteDir` (created when missing); see {@linkcode PushOptions}. */
   push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult>;

@@ -6,28 +6,36 @@
  * @module
  */
 
+import { type ChildProcess, type SpawnOptions, spawnVia } from "../core/spawn.ts";
+import { ShellCommand, shellTemplate, type ShellValue } from "../core/template.ts";
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
-import { filterEnv } from "../core/env_filter.ts";
-import { UsageError, YonderError } from "../core/errors.ts";
+import { CallOutput, checked, prologue } from "../core/exec_pipeline.ts";
+import { YonderError } from "../core/errors.ts";
 import { type Child, killGroup, spawn } from "../util/process.ts";
-import { feed, OutputSink, pump } from "../util/output.ts";
+import { feed, pump } from "../util/output.ts";
 import { checkStdioFiles } from "../core/file_stream.ts";
-import { shellJoin } from "../core/quote.ts";
 import { FrameScanner, newNonce } from "../posix/frames.ts";
 import { buildWrapperScript } from "../posix/remote_script.ts";
-import {
-  abortedBeforeStart,
-  armKillPath,
-  cwdError,
-  guardCallbacks,
-  stoppedStatus,
-} from "../core/kill_path.ts";
-import { KILL_GRACE_MS } from "../util/async.ts";
-import { deferred, withTimeout } from "../util/async.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../core/kill_path.ts";
+import { deferred, KILL_GRACE_MS, withTimeout } from "../util/async.ts";
 import type * as F from "../core/files.ts";
 import { FileOpsHost } from "../tree/file_ops_host.ts";
 
-/** Options of {@linkcode LocalEnvironment}. */
+/**
+ * Options of {@linkcode LocalEnvironment}.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment, type LocalEnvironmentOptions } from "../../mod.ts";
+ * const options: LocalEnvironmentOptions = {
+ *   cwd: Deno.makeTempDirSync(),
+ *   logger: (line) => console.error(`[yonder] ${line}`),
+ * };
+ * await using env = new LocalEnvironment(options);
+ * await env.writeFile("notes.txt", "relative paths start at cwd\n");
+ * console.log((await env.exec(["ls", "-l"])).code);
+ * ```
+ */
 export interface LocalEnvironmentOptions {
   /** Default working directory (else the process's). */
   cwd?: string;
@@ -75,10 +83,22 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    const p = this.#exec(command, { ...options, signal });
+    const p = this.#exec(command, { ...options, signal }).then((r) =>
+      checked(command, r, options.check, this.label)
+    );
     this.#inflight.add(p);
     p.finally(() => this.#inflight.delete(p)).catch(() => {});
     return p;
+  }
+
+  /** Starts a command, streaming; see {@linkcode Environment.spawn}. */
+  spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
+    return spawnVia((c, o) => this.exec(c, o), command, options);
+  }
+
+  /** A command from a template, every value one quoted word; see {@linkcode Environment.$}. */
+  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
+    return new ShellCommand(this, shellTemplate(strings, ...values));
   }
 
   #resolveCwd(cwd: string | undefined): string | undefined {
@@ -92,15 +112,7 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
   }
 
   async #exec(command: readonly string[] | string, opts: ExecOptions): Promise<ExecResult> {
-    const started = performance.now();
-    if (typeof command !== "string" && command.length === 0) {
-      throw new UsageError("Empty command: give a program and its arguments");
-    }
-    if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
-    const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
-    for (const name of dropped) {
-      this.#log(`env ${name} not set: the name looks sensitive (allow it with allowEnv)`);
-    }
+    const { started, env } = prologue(command, opts, this.#log);
     const cwd = this.#resolveCwd(opts.cwd);
     if (cwd !== undefined) await checkDir(cwd);
     // Local files of the caller, relative to this process's directory, not to the command's.
@@ -134,21 +146,16 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
       ...(cwd !== undefined ? { cwd } : {}),
       detached: true,
     });
-    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-    const stdout = new OutputSink(cap);
-    const stderr = new OutputSink(cap);
+    const output = new CallOutput(opts);
     let exit: number | null = null;
     const exitSeen = deferred();
     const endSeen = deferred();
-    const guard = guardCallbacks(opts);
-    const outScanner = new FrameScanner(nonce, (c) => {
-      stdout.push(c);
-      guard.onStdout?.(c);
-    }, (kind) => kind === "end" && endSeen.resolve());
-    const errScanner = new FrameScanner(nonce, (c) => {
-      stderr.push(c);
-      guard.onStderr?.(c);
-    }, (kind, value) => {
+    const outScanner = new FrameScanner(
+      nonce,
+      (c) => output.out(c),
+      (kind) => kind === "end" && endSeen.resolve(),
+    );
+    const errScanner = new FrameScanner(nonce, (c) => output.err(c), (kind, value) => {
       if (kind !== "exit") return;
       exit = Number(value);
       exitSeen.resolve();
@@ -161,16 +168,23 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
         : holdOpen(child.stdin, ended.signal))
       : Promise.resolve();
     const pumping = Promise.all([
-      pump(child.stdout, (c) => outScanner.push(c), drained.signal).then(() => outScanner.end()),
-      pump(child.stderr, (c) => errScanner.push(c), drained.signal).then(() => errScanner.end()),
+      pump(child.stdout, (c) => {
+        outScanner.push(c);
+        return output.backpressure("out");
+      }, drained.signal).then(() => outScanner.end()),
+      pump(child.stderr, (c) => {
+        errScanner.push(c);
+        return output.backpressure("err");
+      }, drained.signal).then(() => errScanner.end()),
     ]);
     let killedBy: "timeout" | "abort" | null = null;
     const killPath = armKillPath(opts, (why) => {
       if (exit !== null) return Promise.resolve(); // It ended on its own already.
       killedBy = why;
+      output.release();
       this.#log(`${why}: stopping process group ${child.pid}`);
       return stopGroup(child);
-    }, guard);
+    }, output.guard);
     let status;
     try {
       status = await child.status;
@@ -190,16 +204,9 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
       ended.abort();
       killPath.disarm();
     }
-    guard.rethrow();
-    const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
-      code,
-      signal,
-      stdout: stdout.bytes(),
-      stderr: stderr.bytes(),
-      timedOut,
-      truncated: stdout.truncated || stderr.truncated,
-      durationMs: performance.now() - started,
-    });
+    output.guard.rethrow();
+    const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult =>
+      output.result(started, code, signal, timedOut);
     if (killedBy) {
       const { code, signal } = stoppedStatus(killedBy);
       return result(code, signal, killedBy === "timeout");

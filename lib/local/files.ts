@@ -20,6 +20,7 @@ import {
   refuseRoot,
   type RemoveOptions,
   sortByName,
+  type StatOptions,
   type WriteFileOptions,
 } from "../core/files.ts";
 import {
@@ -111,6 +112,7 @@ export class LocalFiles implements FileOps {
   /** Reads a whole file; see {@linkcode FileOps.readFile}. */
   async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     const p = this.#resolve(path);
     let info: Deno.FileInfo;
     try {
@@ -127,6 +129,7 @@ export class LocalFiles implements FileOps {
     try {
       return await Deno.readFile(p, options.signal ? { signal: options.signal } : {});
     } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
       throw await this.#readError(e, p, path);
     }
   }
@@ -148,6 +151,7 @@ export class LocalFiles implements FileOps {
     options: DownloadOptions = {},
   ): Promise<number> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     const p = this.#resolve(path);
     let file: Deno.FsFile;
     try {
@@ -159,7 +163,7 @@ export class LocalFiles implements FileOps {
     let bytes = 0;
     try {
       while (true) {
-        if (options.signal?.aborted) throw new FileError(path, `Aborted: read of "${path}"`);
+        options.signal?.throwIfAborted();
         const buf = new Uint8Array(CHUNK);
         const n = await file.read(buf);
         if (n === null) break;
@@ -176,10 +180,11 @@ export class LocalFiles implements FileOps {
   /** Copies a file to a local path atomically; see {@linkcode FileOps.download}. */
   async download(path: string, localPath: string, options: DownloadOptions = {}): Promise<number> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     return await this.#atomicWrite(
       localPath,
       localPath,
-      { mkdirs: options.mkdirs },
+      { mkdirs: options.mkdirs, signal: options.signal },
       (file) => this.readFileStream(path, (c) => writeAllSync(file, c), options),
     );
   }
@@ -191,12 +196,13 @@ export class LocalFiles implements FileOps {
     options: WriteFileOptions = {},
   ): Promise<void> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     checkMode(options.mode);
     await this.#atomicWrite(this.#resolve(path), path, options, async (file) => {
       if (data instanceof ReadableStream) {
         let bytes = 0;
         for await (const chunk of data) {
-          if (options.signal?.aborted) throw new FileError(path, `Aborted: write of "${path}"`);
+          options.signal?.throwIfAborted();
           writeAllSync(file, chunk);
           bytes += chunk.length;
           options.onProgress?.({ bytes });
@@ -213,6 +219,7 @@ export class LocalFiles implements FileOps {
   /** Copies a local file to `path` atomically; see {@linkcode FileOps.upload}. */
   async upload(localPath: string, path: string, options: WriteFileOptions = {}): Promise<number> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     checkMode(options.mode);
     let src: Deno.FsFile;
     try {
@@ -226,7 +233,7 @@ export class LocalFiles implements FileOps {
       return await this.#atomicWrite(this.#resolve(path), path, options, async (file) => {
         let bytes = 0;
         while (true) {
-          if (options.signal?.aborted) throw new FileError(path, `Aborted: write of "${path}"`);
+          options.signal?.throwIfAborted();
           const buf = new Uint8Array(CHUNK);
           const n = await src.read(buf);
           if (n === null) break;
@@ -248,7 +255,11 @@ export class LocalFiles implements FileOps {
   async #atomicWrite(
     p: string,
     shown: string,
-    options: { mode?: number | undefined; mkdirs?: boolean | undefined },
+    options: {
+      mode?: number | undefined;
+      mkdirs?: boolean | undefined;
+      signal?: AbortSignal | undefined;
+    },
     fill: (file: Deno.FsFile) => Promise<number>,
   ): Promise<number> {
     if (p.endsWith("/")) throw new FileError(shown, `"${shown}" is a directory`);
@@ -287,6 +298,7 @@ export class LocalFiles implements FileOps {
       done = true;
       return n;
     } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
       throw localError(e, shown, "write");
     } finally {
       if (!done) {
@@ -301,8 +313,9 @@ export class LocalFiles implements FileOps {
   }
 
   /** Describes a path; see {@linkcode FileOps.stat}. */
-  async stat(path: string): Promise<FileInfo> {
+  async stat(path: string, options: StatOptions = {}): Promise<FileInfo> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     const p = this.#resolve(path);
     try {
       return infoOf(basename(path) || path, await Deno.lstat(p));
@@ -314,6 +327,7 @@ export class LocalFiles implements FileOps {
   /** Lists a directory; see {@linkcode FileOps.list}. */
   async list(path: string, options: ListOptions = {}): Promise<FileInfo[]> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     const root = this.#resolve(path);
     let info: Deno.FileInfo;
     try {
@@ -326,6 +340,7 @@ export class LocalFiles implements FileOps {
     }
     const out: FileInfo[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
+      options.signal?.throwIfAborted();
       let entries: Deno.DirEntry[];
       try {
         entries = await Array.fromAsync(Deno.readDir(dir));
@@ -350,6 +365,7 @@ export class LocalFiles implements FileOps {
   /** Removes a path; see {@linkcode FileOps.remove}. */
   async remove(path: string, options: RemoveOptions = {}): Promise<void> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     refuseRoot(path);
     const p = this.#resolve(path);
     const info = await lstatOrNull(p);
@@ -372,6 +388,7 @@ export class LocalFiles implements FileOps {
   /** Creates a directory; see {@linkcode FileOps.mkdir}. */
   async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
     checkPath(path);
+    options.signal?.throwIfAborted();
     checkMode(options.mode);
     const p = this.#resolve(path);
     const info = await lstatOrNull(p);

@@ -14,6 +14,7 @@ import {
   NotFound,
   PermissionDenied,
   tail,
+  TimedOut,
   YonderError,
 } from "../core/errors.ts";
 import { type FileInfo, sortByName, typeFromMode } from "../core/files.ts";
@@ -24,8 +25,18 @@ const dec = new TextDecoder();
 /** What the failing operation was, for messages. */
 export type Op = "read" | "write" | "stat" | "list" | "remove" | "create";
 
-/** Turns a file script's failure into a typed error. */
-export function fileFailure(r: ExecResult, op: Op, path: string, host: string): Error {
+/**
+ * Turns a file script's failure into a typed error; a call stopped by `signal` rejects with the
+ * signal's reason instead.
+ */
+export function fileFailure(
+  r: ExecResult,
+  op: Op,
+  path: string,
+  host: string,
+  signal?: AbortSignal,
+): unknown {
+  if (signal?.aborted) return signal.reason;
   const text = tail(dec.decode(r.stderr), 3);
   const detail = text ? `: ${text.split("\n").at(-1)}` : "";
   const S = FILE_STATUS;
@@ -84,9 +95,9 @@ export function fileFailure(r: ExecResult, op: Op, path: string, host: string): 
         hint: "Pass recursive to remove it with everything in it",
       });
     case 124:
-      return new YonderError(`Timed out: cannot ${op} "${path}" on "${host}"`);
+      return new TimedOut(`cannot ${op} "${path}" on "${host}"`);
     case 143:
-      return new YonderError(`Aborted: ${op} of "${path}" on "${host}"`);
+      return new FileError(path, `Stopped: ${op} of "${path}" on "${host}"`, where);
     default:
       return new FileError(
         path,

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { SshConnectError, type SshConnectErrorKind, tail } from "../core/errors.ts";
+import {
+  SshConnectError,
+  type SshConnectErrorKind,
+  SshConnectionLost,
+  tail,
+} from "../core/errors.ts";
 import { formatTarget, sshDestination, type Target } from "../core/target.ts";
 import type { SshConnectOptions } from "./options.ts";
 
@@ -115,5 +120,27 @@ export function connectError(
     exitCode,
     stderrTail,
     hint: hintFor(kind, diagnoseCommand(target, o), target, o),
+  });
+}
+
+/**
+ * The one "connection lost" error: `before` the command started (it did not run; the call may be
+ * retried) or `during` it (its outcome is unknown).
+ */
+export function connectionLost(
+  target: Target,
+  when: "before" | "during",
+  stderrTail?: string,
+): SshConnectionLost {
+  const host = formatTarget(target);
+  return new SshConnectionLost({
+    host,
+    message: when === "before"
+      ? `Cannot open a channel to "${host}" over the master`
+      : `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
+    ...(stderrTail !== undefined ? { stderrTail } : {}),
+    hint: when === "before"
+      ? "The connection was lost before the command started; retry the call"
+      : "The next call reconnects; check the command's effects before running it again",
   });
 }

@@ -5,6 +5,9 @@
  * @module
  */
 
+import { checked } from "../core/exec_pipeline.ts";
+import { type ChildProcess, type SpawnOptions, spawnVia } from "../core/spawn.ts";
+import { ShellCommand, shellTemplate, type ShellValue } from "../core/template.ts";
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
 import { UsageError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget, type Target } from "../core/target.ts";
@@ -17,7 +20,24 @@ import { FileOpsHost } from "../tree/file_ops_host.ts";
 import { withRetry } from "../core/retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 
-/** Options of {@linkcode SshEnvironment.open}. */
+/**
+ * Options of {@linkcode SshEnvironment.open}: how to reach the host ({@linkcode SshConnectOptions})
+ * and how to use the connection.
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type SshEnvironmentOptions } from "../../mod.ts";
+ * const options: SshEnvironmentOptions = {
+ *   port: 2222,
+ *   session: "stateful", // `cd` and `export` carry over between calls, like a terminal
+ *   logger: (line) => console.error(`[yonder] ${line}`),
+ *   signal: AbortSignal.timeout(30_000), // give up connecting after 30 s
+ * };
+ * await using env = await SshEnvironment.open("deploy@build.example.com", options);
+ * await env.exec("cd /srv/app && export NODE_ENV=production");
+ * await env.exec(["npm", "run", "build"]); // runs in /srv/app with NODE_ENV set
+ * ```
+ */
 export interface SshEnvironmentOptions extends SshConnectOptions {
   /** Receives yonder's debug lines (e.g. `(line) => console.error(line)`). */
   logger?: Logger;
@@ -87,8 +107,8 @@ export const DEFAULT_SESSIONS = 6;
  * A remote host. Open it once, run many commands over one OpenSSH connection, close it.
  *
  * @example
- * ```ts ignore
- * import { SshEnvironment } from "./environment.ts";
+ * ```ts
+ * import { SshEnvironment } from "../../mod.ts";
  * await using env = await SshEnvironment.open("ssh://deploy@build.example.com/srv/app");
  * const r = await env.exec(["git", "status", "--porcelain"]);
  * console.log(r.code, new TextDecoder().decode(r.stdout));
@@ -210,10 +230,22 @@ export class SshEnvironment extends FileOpsHost implements Environment {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closing.signal])
       : this.#closing.signal;
-    const p = this.#route(command, { ...options, signal });
+    const p = this.#route(command, { ...options, signal }).then((r) =>
+      checked(command, r, options.check, this.label)
+    );
     this.#inflight.add(p);
     p.finally(() => this.#inflight.delete(p)).catch(() => {});
     return p;
+  }
+
+  /** Starts a command, streaming; see {@linkcode Environment.spawn}. */
+  spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
+    return spawnVia((c, o) => this.exec(c, o), command, options);
+  }
+
+  /** A command from a template, every value one quoted word; see {@linkcode Environment.$}. */
+  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
+    return new ShellCommand(this, shellTemplate(strings, ...values));
   }
 
   async #route(command: readonly string[] | string, options: ExecOptions): Promise<ExecResult> {

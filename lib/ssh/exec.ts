@@ -14,24 +14,17 @@
  */
 
 import type { ExecOptions, ExecResult, Logger } from "../core/environment.ts";
-import { filterEnv } from "../core/env_filter.ts";
-import { SshConnectionLost, tail, UsageError, YonderError } from "../core/errors.ts";
+import { CallOutput, prologue } from "../core/exec_pipeline.ts";
+import { tail, YonderError } from "../core/errors.ts";
 import { type Child, spawn } from "../util/process.ts";
 import { formatTarget, type Target } from "../core/target.ts";
-import { feed, OutputSink, pump } from "../util/output.ts";
+import { feed, pump } from "../util/output.ts";
 import { deferred, sleep, withTimeout } from "../util/async.ts";
 import { checkStdioFiles } from "../core/file_stream.ts";
-import {
-  abortedBeforeStart,
-  armKillPath,
-  cwdError,
-  guardCallbacks,
-  stoppedStatus,
-} from "../core/kill_path.ts";
-import { shellJoin } from "../core/quote.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../core/kill_path.ts";
 import { FrameScanner, newNonce } from "../posix/frames.ts";
 import { buildWrapperScript, envHeader } from "../posix/remote_script.ts";
-import { connectError } from "./connect_error.ts";
+import { connectError, connectionLost } from "./connect_error.ts";
 import type { Master } from "./master.ts";
 import { isTransient } from "../core/retry.ts";
 import { buildSshArgv, NO_MASTER_SENTINEL, type SshConnectOptions } from "./options.ts";
@@ -77,8 +70,7 @@ interface CallPlan {
 
 interface ClientOutcome {
   status: { code: number; signal: Deno.Signal | null };
-  stdout: OutputSink;
-  stderr: OutputSink;
+  output: CallOutput;
   pgid: number | null;
   exit: number | null;
   cwd: string | null;
@@ -103,15 +95,7 @@ export async function sshExec(
   command: readonly string[] | string,
   opts: ExecOptions = {},
 ): Promise<ExecResult> {
-  const started = performance.now();
-  if (typeof command !== "string" && command.length === 0) {
-    throw new UsageError("Empty command: give a program and its arguments");
-  }
-  if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
-  const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
-  for (const name of dropped) {
-    ctx.log(`env ${name} not sent: the name looks sensitive (allow it with allowEnv)`);
-  }
+  const { started, env } = prologue(command, opts, ctx.log);
   await checkStdioFiles(opts);
   const nonce = newNonce();
   const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
@@ -159,12 +143,7 @@ export async function sshExec(
     if (!("retry" in verdict)) return verdict;
     // The command provably never started: only connection setup is repeated, never a command.
     if (!replayable || attempt >= 3 || opts.signal?.aborted) {
-      throw verdict.retry ?? new SshConnectionLost({
-        host: formatTarget(ctx.target),
-        message: `Cannot open a channel to "${formatTarget(ctx.target)}" over the master`,
-        stderrTail: outcome.stderrTail,
-        hint: "The connection was lost before the command started; retry the call",
-      });
+      throw verdict.retry ?? connectionLost(ctx.target, "before", outcome.stderrTail);
     }
     const delay = verdict.retry ? 250 * 2 ** (attempt - 1) : 50 * attempt;
     ctx.log(
@@ -260,14 +239,11 @@ async function runClient(
   mayCarry: boolean,
 ): Promise<ClientOutcome> {
   const { child, carried } = await startClient(ctx, plan, opts, mayCarry);
-  const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
-  const stdout = new OutputSink(cap);
-  const stderr = new OutputSink(cap);
+  const output = new CallOutput(opts);
   let errTail: Uint8Array = new Uint8Array(0);
   const o: ClientOutcome = {
     status: { code: -1, signal: null },
-    stdout,
-    stderr,
+    output,
     pgid: null,
     exit: null,
     cwd: null,
@@ -280,10 +256,8 @@ async function runClient(
   const exitSeen = deferred();
   const endSeen = deferred();
   const master = ctx.master;
-  const guard = guardCallbacks(opts);
   const errScanner = new FrameScanner(plan.nonce, (chunk) => {
-    stderr.push(chunk);
-    guard.onStderr?.(chunk);
+    output.err(chunk);
     errTail = keepTail(errTail, chunk);
   }, (kind, value) => {
     if (kind === "pid") {
@@ -295,20 +269,22 @@ async function runClient(
       exitSeen.resolve();
     } else if (kind === "cwd") o.cwd = value;
   });
-  const outScanner = new FrameScanner(plan.nonce, (chunk) => {
-    stdout.push(chunk);
-    guard.onStdout?.(chunk);
-  }, (kind) => {
+  const outScanner = new FrameScanner(plan.nonce, (chunk) => output.out(chunk), (kind) => {
     if (kind === "end") endSeen.resolve();
   });
   const ended = new AbortController();
   const drained = new AbortController();
   const feeding = feedClient(child, plan, opts, ended.signal).catch(() => {});
-  const outPumped = pump(child.stdout, (c) => outScanner.push(c), drained.signal)
-    .then(() => outScanner.end());
+  const outPumped = pump(child.stdout, (c) => {
+    outScanner.push(c);
+    return output.backpressure("out");
+  }, drained.signal).then(() => outScanner.end());
   const pumping = Promise.all([
     outPumped,
-    pump(child.stderr, (c) => errScanner.push(c), drained.signal).then(() => errScanner.end()),
+    pump(child.stderr, (c) => {
+      errScanner.push(c);
+      return output.backpressure("err");
+    }, drained.signal).then(() => errScanner.end()),
   ]);
   // A carried call's ssh (the master) outlives the session, and so does its stderr; its stdout
   // closes with the session. Ended without frames, the wrapper was killed (a command that
@@ -320,10 +296,11 @@ async function runClient(
   const killPath = armKillPath(opts, async (why) => {
     if (o.exit !== null) return; // The command ended on its own already.
     o.killedBy = why;
+    output.release();
     ctx.log(`${why}: stopping the remote command`);
     await killRemote(ctx, child, o, pgidKnown.promise, carried);
     stopped.resolve();
-  }, guard);
+  }, output.guard);
   const exited = child.status;
   let status: ClientOutcome["status"] | null = null;
   exited.then((s) => (status = s));
@@ -369,7 +346,7 @@ async function runClient(
   }
   // A callback of the caller threw: the command was stopped through the kill path; the call
   // rejects with that error.
-  guard.rethrow();
+  output.guard.rethrow();
   o.stderrTail = new TextDecoder().decode(errTail);
   return o;
 }
@@ -421,15 +398,8 @@ async function interpret(
   opts: ExecOptions,
   started: number,
 ): Promise<ExecResult | { retry: Error | null }> {
-  const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult => ({
-    code,
-    signal,
-    stdout: o.stdout.bytes(),
-    stderr: o.stderr.bytes(),
-    timedOut,
-    truncated: o.stdout.truncated || o.stderr.truncated,
-    durationMs: performance.now() - started,
-  });
+  const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult =>
+    o.output.result(started, code, signal, timedOut);
   if (o.cwd !== null) throw cwdError(o.cwd, opts.cwd ?? "", formatTarget(ctx.target));
   // Stopped by the kill path (which fires only while no status was in).
   if (o.killedBy) {
@@ -449,14 +419,7 @@ async function interpret(
       if (failure) throw failure;
     } else {
       const log = tail(await master.logText());
-      if (log !== "") {
-        throw new SshConnectionLost({
-          host,
-          message: `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
-          stderrTail: log,
-          hint: "Check the command's effects before running it again",
-        });
-      }
+      if (log !== "") throw connectionLost(ctx.target, "during", log);
       if (o.status.code === -1) {
         // The session closed without a status frame: as ssh itself reports such an end, 255.
         ctx.log("remote wrapper ended without a status (its session closed)");
@@ -478,12 +441,7 @@ async function interpret(
     ) return { retry: null };
     if (!await master.check(o.generation)) {
       await master.invalidate();
-      throw new SshConnectionLost({
-        host,
-        message: `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
-        stderrTail: tail(text),
-        hint: "The next call reconnects; check the command's effects before running it again",
-      });
+      throw connectionLost(ctx.target, "during", tail(text));
     }
   }
   if (o.pgid !== null) {

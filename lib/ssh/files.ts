@@ -28,6 +28,7 @@ import {
   type ReadFileOptions,
   refuseRoot,
   type RemoveOptions,
+  type StatOptions,
   type WriteFileOptions,
 } from "../core/files.ts";
 import { withRetry } from "../core/retry.ts";
@@ -59,6 +60,11 @@ import {
 export type ExecFn = (command: string, options?: ExecOptions) => Promise<ExecResult>;
 
 const dec = new TextDecoder();
+
+/** `{ signal }` of `options`, or nothing. */
+function signalOf(options: { signal?: AbortSignal | undefined }): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
 
 function checkPath(path: string): void {
   if (path === "") throw new UsageError("Empty path");
@@ -99,8 +105,13 @@ export class SshFiles implements FileOps {
     opts: ExecOptions = {},
   ): Promise<ExecResult> {
     const r = await this.#exec(script, opts);
-    if (r.code !== 0) throw fileFailure(r, op, path, this.#host);
+    if (r.code !== 0) throw this.#failure(r, op, path, opts.signal);
     return r;
+  }
+
+  /** The error of a failed script: the signal's reason when it was aborted, else typed. */
+  #failure(r: ExecResult, op: Op, path: string, signal: AbortSignal | undefined): unknown {
+    return fileFailure(r, op, path, this.#host, signal);
   }
 
   /** Reads a whole file; see {@linkcode FileOps.readFile}. */
@@ -205,7 +216,7 @@ export class SshFiles implements FileOps {
         });
         await reserving;
         const { copied, stderr } = parseCopied(r.stderr, nonce);
-        if (r.code !== 0) throw fileFailure({ ...r, stderr }, "read", path, this.#host);
+        if (r.code !== 0) throw this.#failure({ ...r, stderr }, "read", path, options.signal);
         const got = (await Deno.stat(tmp)).size;
         if (copied === null) this.#log(`download ${path}: dd gave no byte count; size not checked`);
         else if (got !== copied) {
@@ -329,26 +340,26 @@ export class SshFiles implements FileOps {
       if ("stdin" in source && source.stdin instanceof ReadableStream) {
         await source.stdin.cancel().catch(() => {});
       }
-      throw fileFailure(r, "write", path, this.#host);
+      throw this.#failure(r, "write", path, options.signal);
     }
   }
 
   /** Describes a path; see {@linkcode FileOps.stat}. */
-  stat(path: string): Promise<FileInfo> {
+  stat(path: string, options: StatOptions = {}): Promise<FileInfo> {
     checkPath(path);
     return this.#retry(`stat ${path}`, async () => {
-      const r = await this.#run("stat", path, statScript(path));
+      const r = await this.#run("stat", path, statScript(path), signalOf(options));
       return parseStat(path, dec.decode(r.stdout));
-    });
+    }, options.signal);
   }
 
   /** Lists a directory; see {@linkcode FileOps.list}. */
   list(path: string, options: ListOptions = {}): Promise<FileInfo[]> {
     checkPath(path);
     return this.#retry(`list ${path}`, async () => {
-      const r = await this.#run("list", path, listScript(path, options));
+      const r = await this.#run("list", path, listScript(path, options), signalOf(options));
       return parseListing(r.stdout);
-    });
+    }, options.signal);
   }
 
   /** Removes a path; see {@linkcode FileOps.remove}. */
@@ -357,7 +368,8 @@ export class SshFiles implements FileOps {
     refuseRoot(path);
     await this.#retry(
       `remove ${path}`,
-      () => this.#run("remove", path, removeScript(path, options)),
+      () => this.#run("remove", path, removeScript(path, options), signalOf(options)),
+      options.signal,
     );
   }
 
@@ -365,6 +377,6 @@ export class SshFiles implements FileOps {
   async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
     checkPath(path);
     checkMode(options.mode);
-    await this.#run("create", path, mkdirScript(path, options));
+    await this.#run("create", path, mkdirScript(path, options), signalOf(options));
   }
 }

@@ -10,6 +10,7 @@
 import { type Child, spawn } from "../util/process.ts";
 import type { Target } from "../core/target.ts";
 import type { Logger } from "../core/environment.ts";
+import { YonderError } from "../core/errors.ts";
 import type { ControlDir } from "./_control_dir.ts";
 import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
 import {
@@ -110,7 +111,7 @@ export class Master {
    * caller began it) and rejects with the signal's reason.
    */
   async ensure(signal?: AbortSignal): Promise<void> {
-    if (this.#closed) throw new Error("Master is closed");
+    if (this.#closed) throw new YonderError("Master is closed");
     if (this.#external) return await this.#ensureExternal();
     while (true) {
       signal?.throwIfAborted();
@@ -190,7 +191,7 @@ export class Master {
     stdin: boolean,
     files: { stdinFile?: string; stdoutFile?: string } = {},
   ): Promise<Child | null> {
-    if (this.#closed) throw new Error("Master is closed");
+    if (this.#closed) throw new YonderError("Master is closed");
     if (this.#alive || this.#starting) return null;
     let ready!: () => void;
     this.#starting = new Promise<void>((r) => (ready = r));
@@ -346,7 +347,7 @@ export class Master {
   }
 
   #ownDir(): ControlDir {
-    if (!this.#dir) throw new Error("This master has no socket directory of its own");
+    if (!this.#dir) throw new YonderError("This master has no socket directory of its own");
     return this.#dir;
   }
 

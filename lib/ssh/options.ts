@@ -8,14 +8,42 @@
 import { UsageError } from "../core/errors.ts";
 import { sshDestination, type Target } from "../core/target.ts";
 
-/** How ssh treats the remote host's key. */
+/**
+ * How ssh treats the remote host's key.
+ *
+ * @example
+ * ```ts
+ * import { type HostKeyPolicy, SshEnvironment } from "../../mod.ts";
+ * // In CI, where known_hosts is provisioned: never trust a key on first sight.
+ * const hostKeyPolicy: HostKeyPolicy = Deno.env.get("CI") ? "strict" : "accept-new";
+ * await using env = await SshEnvironment.open("deploy@build.example.com", { hostKeyPolicy });
+ * console.log(env.label);
+ * ```
+ */
 export type HostKeyPolicy =
   /** Trust a host's key the first time, refuse a changed one (`StrictHostKeyChecking=accept-new`). */
   | "accept-new"
   /** Require the key to be known already (`StrictHostKeyChecking=yes`). */
   | "strict";
 
-/** How to reach a host: everything that ends up on ssh's command line. */
+/**
+ * How to reach a host: everything that ends up on ssh's command line.
+ *
+ * @example
+ * ```ts
+ * import { type SshConnectOptions, SshEnvironment } from "../../mod.ts";
+ * const viaBastion: SshConnectOptions = {
+ *   jump: "ops@bastion.example.com",
+ *   identityFile: "~/.ssh/deploy_ed25519",
+ *   knownHostsFile: "./ci/known_hosts",
+ *   hostKeyPolicy: "strict",
+ *   connectTimeout: 5,
+ *   options: ["Compression=yes"],
+ * };
+ * await using env = await SshEnvironment.open("deploy@10.0.3.12", viaBastion);
+ * console.log((await env.exec(["hostname"])).code);
+ * ```
+ */
 export interface SshConnectOptions {
   /** Port, when the target does not give one. */
   port?: number;
@@ -147,7 +175,7 @@ function controlPathOption(path: string): string {
  *   command: "true",
  *   stdin: false,
  * });
- * // ["-o", "BatchMode=yes", ..., "-T", "-n", "--", "build-box", "true"]
+ * console.log(argv); // ["-o", "BatchMode=yes", ..., "-T", "-n", "--", "build-box", "true"]
  * ```
  */
 export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole): string[] {

@@ -23,21 +23,13 @@
  */
 
 import type { ExecOptions, ExecResult, Logger } from "../core/environment.ts";
-import { filterEnv } from "../core/env_filter.ts";
-import { SshConnectionLost, UsageError, YonderError } from "../core/errors.ts";
-import {
-  abortedBeforeStart,
-  armKillPath,
-  type CallbackGuard,
-  cwdError,
-  guardCallbacks,
-  stoppedStatus,
-} from "../core/kill_path.ts";
+import { CallOutput, prologue } from "../core/exec_pipeline.ts";
+import { YonderError } from "../core/errors.ts";
+import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../core/kill_path.ts";
 import { deferred, withTimeout } from "../util/async.ts";
 import { type Child, spawn } from "../util/process.ts";
 import { shellJoin, shellQuote } from "../core/quote.ts";
 import { formatTarget, type Target } from "../core/target.ts";
-import { OutputSink } from "../util/output.ts";
 import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
 import {
   commandText,
@@ -46,14 +38,19 @@ import {
   envAssignments,
   remotePathExpr,
 } from "../posix/remote_script.ts";
+import { connectionLost } from "./connect_error.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
 const encoder = new TextEncoder();
 
 /** No channel of the master is free for another session right now. */
-class NoFreeChannel extends Error {
+class NoFreeChannel extends YonderError {
   override readonly name = "NoFreeChannel";
+
+  constructor() {
+    super("No channel of the master is free for another session");
+  }
 }
 
 /** The remote command that becomes the session shell: bash if present, else sh (which declines). */
@@ -204,8 +201,7 @@ export function requestScript(r: SessionRequest): string {
 }
 
 interface Call {
-  stdout: OutputSink;
-  stderr: OutputSink;
+  output: CallOutput;
   out: FrameScanner;
   err: FrameScanner;
   outStarted: boolean;
@@ -217,7 +213,6 @@ interface Call {
   pgid: number | null;
   pgidKnown: Promise<void>;
   finished: Promise<void>;
-  guard: CallbackGuard;
 }
 
 /** One long-lived remote shell. Calls on it run one at a time. */
@@ -318,7 +313,7 @@ export class Session {
     let ready: string | null = null;
     const call = session.#begin(nonce, {}, true);
     const readySeen = deferred();
-    call.err = new FrameScanner(nonce, (c) => call.stderr.push(c), (kind, value) => {
+    call.err = new FrameScanner(nonce, (c) => call.output.stderr.push(c), (kind, value) => {
       if (kind === "ready") {
         ready = value;
         readySeen.resolve();
@@ -329,7 +324,7 @@ export class Session {
     session.#call = null;
     const [state, detail, mode] = (ready ?? "").split(" ");
     if (state !== "ok") {
-      const text = new TextDecoder().decode(call.stderr.bytes()).trim();
+      const text = new TextDecoder().decode(call.output.stderr.bytes()).trim();
       await session.close();
       throw new YonderError(`Cannot start a session shell on "${formatTarget(target)}"`, {
         hint: state === "no"
@@ -353,15 +348,11 @@ export class Session {
 
   /** Registers the current call; its `finished` resolves when its frames have arrived. */
   #begin(nonce: string, opts: ExecOptions, setup = false): Call {
-    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
     const finished = deferred();
     const pgidKnown = deferred();
     const started = setup || !this.#startFrames;
-    const guard = guardCallbacks(opts);
     const call: Call = {
-      guard,
-      stdout: new OutputSink(cap),
-      stderr: new OutputSink(cap),
+      output: new CallOutput(opts),
       outStarted: started,
       errStarted: started,
       outDone: setup,
@@ -379,8 +370,7 @@ export class Session {
     };
     call.out = new FrameScanner(nonce, (c) => {
       if (!call.outStarted || call.outDone) return this.#strayBytes(c);
-      call.stdout.push(c);
-      guard.onStdout?.(c);
+      call.output.out(c);
     }, (kind) => {
       if (kind === "start") call.outStarted = true;
       else if (kind === "end") {
@@ -390,8 +380,7 @@ export class Session {
     });
     call.err = new FrameScanner(nonce, (c) => {
       if (!call.errStarted || call.errDone) return this.#strayBytes(c);
-      call.stderr.push(c);
-      guard.onStderr?.(c);
+      call.output.err(c);
     }, (kind, value) => {
       if (kind === "start") call.errStarted = true;
       else if (kind === "pid") {
@@ -425,6 +414,8 @@ export class Session {
           continue;
         }
         (which === "out" ? call.out : call.err).push(chunk);
+        const wait = call.output.backpressure(which);
+        if (wait) await wait;
       }
     } catch {
       // The client was killed.
@@ -448,9 +439,10 @@ export class Session {
     const killPath = armKillPath(opts, (why) => {
       if (call.exit !== null) return Promise.resolve();
       killedBy = why;
+      call.output.release();
       this.#log(`${why}: stopping the command's process group`);
       return this.#kill(call);
-    }, call.guard);
+    }, call.output.guard);
     try {
       await this.#write(requestScript({
         nonce,
@@ -471,16 +463,10 @@ export class Session {
       if (this.#alive) this.#child.unref();
     }
     // A callback of the caller threw: the command was stopped; the call rejects with that error.
-    call.guard.rethrow();
+    call.output.guard.rethrow();
     const sessionEnded = !(call.outDone && call.errDone);
     const result = (code: number, signal: Deno.Signal | null, timedOut: boolean) => ({
-      code,
-      signal,
-      stdout: call.stdout.bytes(),
-      stderr: call.stderr.bytes(),
-      timedOut,
-      truncated: call.stdout.truncated || call.stderr.truncated,
-      durationMs: performance.now() - started,
+      ...call.output.result(started, code, signal, timedOut),
       sessionEnded,
     });
     if (call.cwd !== null) throw cwdError(call.cwd, opts.cwd ?? "", formatTarget(this.#target));
@@ -653,15 +639,7 @@ export class SessionPool {
     command: readonly string[] | string,
     opts: ExecOptions,
   ): Promise<(ExecResult & { sessionRestarted: boolean }) | null> {
-    if (typeof command !== "string" && command.length === 0) {
-      throw new UsageError("Empty command: give a program and its arguments");
-    }
-    const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
-    for (const name of dropped) {
-      this.#log(`env ${name} not sent: the name looks sensitive (allow it with allowEnv)`);
-    }
-    if (typeof command !== "string") shellJoin(command); // Refuse NUL bytes before anything runs.
-    const started = performance.now();
+    const { started, env } = prologue(command, opts, this.#log);
     if (opts.signal?.aborted) return { ...abortedBeforeStart(started), sessionRestarted: false };
     this.#demand++;
     let r;
@@ -688,12 +666,7 @@ export class SessionPool {
       if (!await this.#master.check(generation)) {
         // Not the shell alone: the whole connection went. Same as on the channel path.
         await this.#master.invalidate();
-        const host = formatTarget(this.#target);
-        throw new SshConnectionLost({
-          host,
-          message: `Connection to "${host}" was lost while the command ran; its outcome is unknown`,
-          hint: "The next call reconnects; check the command's effects before running it again",
-        });
+        throw connectionLost(this.#target, "during");
       }
       this.#log("the session shell ended during the call; the next call starts a new one");
     }

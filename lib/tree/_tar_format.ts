@@ -5,6 +5,8 @@
  * @module
  */
 
+import { YonderError } from "../core/errors.ts";
+
 /** Size of a tar block. */
 export const BLOCK = 512;
 
@@ -56,7 +58,7 @@ export function parseHeader(block: Uint8Array): RawHeader {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
   const stored = numberField(block, 148, 8);
-  if (stored !== sum) throw new Error(`bad tar header checksum (${stored} != ${sum})`);
+  if (stored !== sum) throw new YonderError(`bad tar header checksum (${stored} != ${sum})`);
   let name = text(block, 0, 100);
   // ustar ("ustar\0" + "00") has a name prefix; GNU's "ustar  \0" uses that space otherwise.
   if (text(block, 257, 6) === "ustar" && block[262] === 0 && block[263] === 0x30) {
@@ -108,7 +110,7 @@ function putOctal(block: Uint8Array, at: number, len: number, value: number): vo
  */
 export function fileMember(name: string, content: Uint8Array, mtimeSec: number): Uint8Array {
   const nameBytes = enc.encode(name);
-  if (nameBytes.length > 100) throw new Error(`tar member name too long: ${name}`);
+  if (nameBytes.length > 100) throw new YonderError(`tar member name too long: ${name}`);
   const out = new Uint8Array(BLOCK + content.length + padding(content.length));
   const h = out.subarray(0, BLOCK);
   h.set(nameBytes, 0);

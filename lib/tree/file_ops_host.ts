@@ -8,7 +8,20 @@ import type * as F from "../core/files.ts";
 import type { Environment } from "../core/environment.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "../core/tree_types.ts";
 
-/** Base of `SshEnvironment` and `LocalEnvironment`: file and tree methods that delegate. */
+/**
+ * Base of `SshEnvironment` and `LocalEnvironment`: file and tree methods that delegate. Through it
+ * both environments are also {@linkcode F.FileOps} and `TreeOps`.
+ *
+ * @example
+ * ```ts
+ * import { type FileOpsHost, LocalEnvironment } from "../../mod.ts";
+ * await using env = new LocalEnvironment();
+ * const host: FileOpsHost = env; // the file and tree half of an environment
+ * await host.mkdir("/tmp/yonder-demo", { recursive: true });
+ * await host.writeFile("/tmp/yonder-demo/hello.txt", "hello\n");
+ * console.log((await host.list("/tmp/yonder-demo")).map((e) => e.name)); // ["hello.txt"]
+ * ```
+ */
 export abstract class FileOpsHost implements F.FileOps {
   #files: Promise<F.FileOps> | undefined;
 
@@ -53,8 +66,8 @@ export abstract class FileOpsHost implements F.FileOps {
   }
 
   /** Describes a path; see {@linkcode F.FileOps.stat}. */
-  async stat(path: string): Promise<F.FileInfo> {
-    return (await this.#ops()).stat(path);
+  async stat(path: string, options?: F.StatOptions): Promise<F.FileInfo> {
+    return (await this.#ops()).stat(path, options);
   }
 
   /** Lists a directory; see {@linkcode F.FileOps.list}. */
@@ -74,6 +87,7 @@ export abstract class FileOpsHost implements F.FileOps {
 
   /** Sends a local tree, only what changed; see {@linkcode PushOptions}. */
   async push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
+    options?.signal?.throwIfAborted();
     const { push } = await import("./push.ts");
     // Both subclasses are Environments; the tree code needs their exec and file methods.
     return push(this as unknown as Environment, localDir, remoteDir, options);
@@ -81,6 +95,7 @@ export abstract class FileOpsHost implements F.FileOps {
 
   /** Brings a tree back (sync-back with `onlyChanged`); see {@linkcode PullOptions}. */
   async pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
+    options?.signal?.throwIfAborted();
     const { pull } = await import("./pull.ts");
     return pull(this as unknown as Environment, remoteDir, localDir, options);
   }

@@ -12,7 +12,9 @@
  * ```ts
  * import { tarStream } from "./deps.ts";
  * const pack = tarStream.pack();
- * pack.entry({ name: "a.txt", size: 2 }, "hi");
+ * pack.entry({ name: "a.txt", size: 2 }, new TextEncoder().encode("hi"), (err) => {
+ *   if (err) console.error(err);
+ * });
  * pack.finalize();
  * ```
  */

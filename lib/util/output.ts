@@ -1,5 +1,7 @@
 /** Collects a stream's bytes up to a cap, and reads streams to the end. */
 
+import { aborted } from "./async.ts";
+
 /** Collects chunks up to `cap` bytes; later bytes are counted but not kept. */
 export class OutputSink {
   #chunks: Uint8Array[] = [];
@@ -45,16 +47,18 @@ export function concat(chunks: readonly Uint8Array[], total?: number): Uint8Arra
 }
 
 /**
- * Reads `stream` to its end, handing each chunk to `onChunk`. An abort of `signal` stops reading
- * at once (the stream is cancelled): for a pipe that something else still holds open.
+ * Reads `stream` to its end, handing each chunk to `onChunk`; a `Promise` it returns is waited for
+ * before the next read (backpressure). An abort of `signal` stops reading at once (the stream is
+ * cancelled): for a pipe that something else still holds open.
  */
 export async function pump(
   stream: ReadableStream<Uint8Array> | null,
-  onChunk: (chunk: Uint8Array) => void,
+  onChunk: (chunk: Uint8Array) => unknown,
   signal?: AbortSignal,
 ): Promise<void> {
   if (!stream) return;
   const reader = stream.getReader();
+  let stopped: Promise<void> | undefined;
   const stop = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", stop, { once: true });
   try {
@@ -67,7 +71,11 @@ export async function pump(
         return; // Cancelled, or the process holding the other end went away.
       }
       if (next.done) return;
-      onChunk(next.value);
+      const wait = onChunk(next.value);
+      if (wait instanceof Promise) {
+        await (signal ? Promise.race([wait, stopped ??= aborted(signal)]) : wait);
+        if (signal?.aborted) return;
+      }
     }
   } finally {
     signal?.removeEventListener("abort", stop);

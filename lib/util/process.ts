@@ -124,7 +124,7 @@ export function spawn(program: string, options: SpawnOptions): Child {
  * const calls: string[][] = [];
  * const restore = setSpawner((program, o) => {
  *   calls.push([program, ...o.args]);
- *   throw new Error("not started");
+ *   throw new Deno.errors.NotFound(`${program}: not started in this test`);
  * });
  * restore();
  * ```

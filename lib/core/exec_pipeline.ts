@@ -1,0 +1,147 @@
+/**
+ * The steps every exec path shares, written once: the prologue (argv checks, the environment
+ * filter and its log), a call's output (capped buffers, the caller's callbacks guarded, and the
+ * backpressure a callback asks for), and the result builder. Backends differ only in how they
+ * start the command and learn how it ended.
+ *
+ * @module
+ */
+
+import type { ExecOptions, ExecResult, Logger } from "./environment.ts";
+import { filterEnv } from "./env_filter.ts";
+import { CommandFailed, UsageError } from "./errors.ts";
+import { type CallbackGuard, guardCallbacks } from "./kill_path.ts";
+import { shellJoin } from "./quote.ts";
+import { OutputSink } from "../util/output.ts";
+
+/** What the prologue hands on: when the call began and the environment that may be sent. */
+export interface Prologue {
+  /** `performance.now()` when the call began. */
+  started: number;
+  /** The variables to set (sensitive names dropped unless allowed). */
+  env: Record<string, string>;
+}
+
+/**
+ * Checks a command before anything runs and filters its environment: an empty argv and a NUL byte
+ * are usage errors; each dropped variable name is logged once.
+ */
+export function prologue(
+  command: readonly string[] | string,
+  opts: Pick<ExecOptions, "env" | "allowEnv">,
+  log: Logger,
+): Prologue {
+  const started = performance.now();
+  if (typeof command !== "string") {
+    if (command.length === 0) {
+      throw new UsageError("Empty command: give a program and its arguments");
+    }
+    shellJoin(command); // Refuses NUL bytes.
+  }
+  const { env, dropped } = filterEnv(opts.env, opts.allowEnv);
+  for (const name of dropped) {
+    log(`env ${name} not sent: the name looks sensitive (allow it with allowEnv)`);
+  }
+  return { started, env };
+}
+
+/**
+ * The output of one call: each stream kept up to `maxOutputBytes` and handed to the caller's
+ * callback (guarded: a throw stops the command, see {@linkcode guardCallbacks}). A callback that
+ * returns a promise pauses the reading of its stream until it settles; the reader asks for that
+ * wait with {@linkcode CallOutput.backpressure}.
+ */
+export class CallOutput {
+  /** Kept stdout. */
+  readonly stdout: OutputSink;
+  /** Kept stderr. */
+  readonly stderr: OutputSink;
+  /** The guarded callbacks. */
+  readonly guard: CallbackGuard;
+  #outWait: Promise<void> | undefined;
+  #errWait: Promise<void> | undefined;
+  #released: Promise<void> | undefined;
+  #release: (() => void) | undefined;
+  #free = false;
+
+  constructor(opts: ExecOptions) {
+    const cap = opts.maxOutputBytes ?? Number.POSITIVE_INFINITY;
+    this.stdout = new OutputSink(cap);
+    this.stderr = new OutputSink(cap);
+    this.guard = guardCallbacks(opts);
+  }
+
+  /** Takes a chunk of the command's stdout. */
+  out(chunk: Uint8Array): void {
+    this.stdout.push(chunk);
+    const wait = this.guard.onStdout?.(chunk);
+    if (wait) this.#outWait = wait;
+  }
+
+  /** Takes a chunk of the command's stderr. */
+  err(chunk: Uint8Array): void {
+    this.stderr.push(chunk);
+    const wait = this.guard.onStderr?.(chunk);
+    if (wait) this.#errWait = wait;
+  }
+
+  /**
+   * What the reader of `stream` should wait for before it reads on (once), if anything. Ends
+   * early on {@linkcode release}.
+   */
+  backpressure(stream: "out" | "err"): Promise<void> | undefined {
+    const wait = stream === "out" ? this.#outWait : this.#errWait;
+    if (stream === "out") this.#outWait = undefined;
+    else this.#errWait = undefined;
+    if (!wait || this.#free) return undefined;
+    this.#released ??= new Promise<void>((r) => (this.#release = r));
+    return Promise.race([wait, this.#released]);
+  }
+
+  /**
+   * Stops honouring backpressure: the command is being stopped and its last output must drain
+   * whether the caller reads it or not.
+   */
+  release(): void {
+    this.#free = true;
+    this.#release?.();
+  }
+
+  /** The call's result with this output. */
+  result(started: number, code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult {
+    return callResult(started, code, signal, timedOut, this.stdout, this.stderr);
+  }
+}
+
+const EMPTY = new OutputSink(0);
+
+/** The one result builder: status, kept output and the call's wall time. */
+export function callResult(
+  started: number,
+  code: number,
+  signal: Deno.Signal | null,
+  timedOut: boolean,
+  stdout: OutputSink = EMPTY,
+  stderr: OutputSink = EMPTY,
+): ExecResult {
+  return {
+    code,
+    signal,
+    stdout: stdout.bytes(),
+    stderr: stderr.bytes(),
+    timedOut,
+    truncated: stdout.truncated || stderr.truncated,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** The result, or (with `check`) a {@linkcode CommandFailed} when the command did not exit 0. */
+export function checked(
+  command: readonly string[] | string,
+  result: ExecResult,
+  check: boolean | undefined,
+  where: string,
+): ExecResult {
+  if (check && result.code !== 0) throw new CommandFailed(command, result, where);
+  return result;
+}

@@ -1,0 +1,199 @@
+/**
+ * A streaming child over any exec: `spawn` runs the command through the backend's own exec (so
+ * every path — local, channel, session — keeps its semantics, timeouts and kill path) with its
+ * output handed to ReadableStreams that push back: a reader that stops reading pauses the
+ * command once the pipes fill, so memory stays bounded whatever the command writes.
+ *
+ * @module
+ */
+
+import type { ExecOptions, ExecResult } from "./environment.ts";
+import { deferred } from "../util/async.ts";
+
+/**
+ * Options of `Environment.spawn`: those of exec, less the ones about collecting output.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment, type SpawnOptions } from "../../mod.ts";
+ * const options: SpawnOptions = { stdin: "piped", timeoutMs: 60_000, cwd: "/tmp" };
+ * await using env = new LocalEnvironment();
+ * await using child = env.spawn(["wc", "-c"], options);
+ * await child.stdin.close();
+ * console.log(await new Response(child.stdout).text());
+ * ```
+ */
+export interface SpawnOptions extends
+  Omit<
+    ExecOptions,
+    "stdin" | "stdinFile" | "stdoutFile" | "onStdout" | "onStderr" | "maxOutputBytes" | "check"
+  > {
+  /**
+   * `"piped"`: the child's `stdin` is a WritableStream to write the command's input to (close
+   * it to send EOF). `"null"` (the default): the command's stdin is empty, as with exec.
+   */
+  stdin?: "piped" | "null";
+  /** Bytes each output stream may queue unread before the command is paused (256 KiB). */
+  highWaterMark?: number;
+}
+
+/** How a spawned command ended: {@linkcode ExecResult} without the output (that was streamed). */
+export type SpawnStatus = Omit<ExecResult, "stdout" | "stderr" | "truncated">;
+
+/**
+ * A running command.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment } from "../../mod.ts";
+ * await using env = new LocalEnvironment();
+ * await using child = env.spawn(["cat"], { stdin: "piped" });
+ * const w = child.stdin.getWriter();
+ * await w.write(new TextEncoder().encode("hello\n"));
+ * await w.close();
+ * const text = await new Response(child.stdout).text();
+ * console.log(text, (await child.status).code);
+ * ```
+ */
+export interface ChildProcess extends AsyncDisposable {
+  /** The command's stdin (with `stdin: "piped"`; otherwise already closed). */
+  readonly stdin: WritableStream<Uint8Array>;
+  /** The command's stdout. Cancelling it stops the command. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  /** The command's stderr. Cancelling it stops the command. */
+  readonly stderr: ReadableStream<Uint8Array>;
+  /**
+   * How the command ended. Rejects as exec would (a connection that could not be set up, a
+   * working directory that does not exist).
+   */
+  readonly status: Promise<SpawnStatus>;
+  /**
+   * Stops the command: its whole process group gets SIGTERM, then SIGKILL after the grace period
+   * (the same kill path as a timeout or an abort; the status then has code 143).
+   */
+  kill(): void;
+}
+
+/** Runs a command and resolves to what it did: a backend's exec. */
+export type ExecFn = (
+  command: readonly string[] | string,
+  options: ExecOptions,
+) => Promise<ExecResult>;
+
+const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+
+/** An output stream fed by a callback that returns a wait while the stream's queue is full. */
+class OutputStream {
+  readonly stream: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #room: { promise: Promise<void>; resolve: () => void } | null = null;
+  #open = true;
+
+  constructor(highWaterMark: number, onCancel: () => void) {
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        this.#controller = c;
+      },
+      pull: () => this.#free(),
+      cancel: () => {
+        this.#open = false;
+        this.#free();
+        onCancel();
+      },
+    }, new ByteLengthQueuingStrategy({ highWaterMark }));
+  }
+
+  #free(): void {
+    this.#room?.resolve();
+    this.#room = null;
+  }
+
+  /** Queues a chunk; returns a promise while the queue is full (settles once a reader reads). */
+  push = (chunk: Uint8Array): Promise<void> | undefined => {
+    if (!this.#open) return undefined;
+    this.#controller.enqueue(chunk);
+    if ((this.#controller.desiredSize ?? 1) > 0) return undefined;
+    this.#room ??= deferred();
+    return this.#room.promise;
+  };
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#free();
+    this.#controller.close();
+  }
+
+  error(e: unknown): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#free();
+    this.#controller.error(e);
+  }
+}
+
+function closedStdin(): WritableStream<Uint8Array> {
+  const w = new WritableStream<Uint8Array>();
+  w.close().catch(() => {});
+  return w;
+}
+
+/**
+ * Starts `command` through `exec` and returns the child: output streams with backpressure,
+ * stdin as a stream, a status, kill and dispose.
+ */
+export function spawnVia(
+  exec: ExecFn,
+  command: readonly string[] | string,
+  options: SpawnOptions = {},
+): ChildProcess {
+  const { stdin: stdinMode, highWaterMark, ...rest } = options;
+  const stop = new AbortController();
+  const signal = rest.signal ? AbortSignal.any([rest.signal, stop.signal]) : stop.signal;
+  const kill = () => stop.abort();
+  const hwm = highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  const out = new OutputStream(hwm, kill);
+  const err = new OutputStream(hwm, kill);
+  let stdin: WritableStream<Uint8Array>;
+  let input: ReadableStream<Uint8Array> | undefined;
+  if (stdinMode === "piped") {
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    stdin = pipe.writable;
+    input = pipe.readable;
+  } else {
+    stdin = closedStdin();
+  }
+  const status = exec(command, {
+    ...rest,
+    ...(input ? { stdin: input } : {}),
+    signal,
+    maxOutputBytes: 0,
+    onStdout: out.push,
+    onStderr: err.push,
+  }).then(
+    (r) => {
+      out.close();
+      err.close();
+      const { stdout: _o, stderr: _e, truncated: _t, ...s } = r;
+      return s;
+    },
+    (e) => {
+      out.error(e);
+      err.error(e);
+      throw e;
+    },
+  );
+  // A caller that only reads the streams must not see an unhandled rejection.
+  status.catch(() => {});
+  return {
+    stdin,
+    stdout: out.stream,
+    stderr: err.stream,
+    status,
+    kill,
+    async [Symbol.asyncDispose]() {
+      kill();
+      await status.catch(() => {});
+    },
+  };
+}

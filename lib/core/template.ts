@@ -1,0 +1,108 @@
+/**
+ * ``env.$`…` ``: a command written as a shell line where every interpolated value is quoted, so
+ * the easy way to build a command is the safe one. The literal parts are shell text (pipes,
+ * redirections, `&&` work as written); each `${value}` becomes exactly one word (an array, one
+ * word per element), whatever it contains: `$(…)`, `;`, quotes, newlines and globs arrive as
+ * literal text.
+ *
+ * @module
+ */
+
+import type { ExecOptions, ExecResult } from "./environment.ts";
+import { UsageError } from "./errors.ts";
+import { shellQuote } from "./quote.ts";
+import type { ChildProcess, SpawnOptions } from "./spawn.ts";
+
+/** A value that may be interpolated: one word, or (an array) one word per element. */
+export type ShellValue = string | number | bigint | readonly (string | number | bigint)[];
+
+function word(v: unknown, at: number): string {
+  if (typeof v === "string") return shellQuote(v);
+  if (typeof v === "number" || typeof v === "bigint") return shellQuote(String(v));
+  throw new UsageError(
+    `Value ${at + 1} of the command template is ${
+      v === null ? "null" : typeof v
+    }: interpolate strings, numbers or arrays of them`,
+  );
+}
+
+/**
+ * Builds the `sh -c` script of a template: literal text as typed (raw: `\n` reaches the shell
+ * as a backslash and an n, as in a shell script), each value quoted (arrays become several
+ * words, an empty array none).
+ *
+ * @example
+ * ```ts
+ * import { shellTemplate } from "./template.ts";
+ * const file = "a b; rm -rf ~";
+ * shellTemplate`wc -c ${file}`; // => "wc -c 'a b; rm -rf ~'"
+ * ```
+ */
+export function shellTemplate(strings: TemplateStringsArray, ...values: unknown[]): string {
+  const text = strings.raw;
+  let script = text[0] ?? "";
+  values.forEach((v, i) => {
+    script += Array.isArray(v) ? v.map((e) => word(e, i)).join(" ") : word(v, i);
+    script += text[i + 1] ?? "";
+  });
+  return script;
+}
+
+/** What runs a template's script: the environment's exec and spawn. */
+export interface TemplateRunner {
+  /** Runs a command. */
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Starts a command. */
+  spawn(command: string, options?: SpawnOptions): ChildProcess;
+}
+
+/**
+ * A command built with ``env.$`…` ``. Awaiting it runs it and resolves to its result, throwing
+ * {@linkcode CommandFailed} on a non-zero exit; `exec` takes options (and `check: false` to get
+ * the result whatever the status); `text` resolves to stdout as text; `spawn` streams.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment } from "../../mod.ts";
+ * await using env = new LocalEnvironment();
+ * const dir = "/tmp";
+ * const listing = await env.$`ls -1 ${dir}`.text();
+ * const r = await env.$`test -d ${dir}`.exec({ check: false });
+ * console.log(listing.length, r.code);
+ * ```
+ */
+export class ShellCommand implements PromiseLike<ExecResult> {
+  /** The `sh -c` script the template built. */
+  readonly script: string;
+  #runner: TemplateRunner;
+
+  /** Wraps `script` to run on `runner`. */
+  constructor(runner: TemplateRunner, script: string) {
+    this.#runner = runner;
+    this.script = script;
+  }
+
+  /** Runs it; rejects with `CommandFailed` on a non-zero exit unless `check: false`. */
+  exec(options: ExecOptions = {}): Promise<ExecResult> {
+    return this.#runner.exec(this.script, { check: true, ...options });
+  }
+
+  /** Runs it and resolves to its stdout as UTF-8 text, without one trailing newline. */
+  async text(options: ExecOptions = {}): Promise<string> {
+    const r = await this.exec(options);
+    return new TextDecoder().decode(r.stdout).replace(/\r?\n$/, "");
+  }
+
+  /** Starts it as a streaming child. */
+  spawn(options: SpawnOptions = {}): ChildProcess {
+    return this.#runner.spawn(this.script, options);
+  }
+
+  /** Runs it (as `exec()`) when awaited. */
+  then<T1 = ExecResult, T2 = never>(
+    onFulfilled?: ((value: ExecResult) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.exec().then(onFulfilled, onRejected);
+  }
+}
