@@ -57,79 +57,24 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const given = values.remote ?? io.env("YONDER_REMOTE");
   // Named as exec --json names it: the canonical form, or "local".
   const target = given ? formatTarget(parseTarget(given)) : "local";
-  const probes: Probe[] = [];
-  const print = async (p: Probe) => {
-    probes.push(p);
-    if (values.json) return;
-    let text = `${p.ok ? "ok  " : "FAIL"}  ${p.name.padEnd(10)} ${p.detail}\n`;
-    if (!p.ok && p.hint) text += `      hint: ${p.hint}\n`;
-    await io.stdout(enc.encode(text));
-  };
+  const json = values.json === true;
+  const { probes, report } = probeReport(io, { json });
   const started = performance.now();
   let env: Environment;
   try {
     env = await openEnvironment(io, values);
   } catch (e) {
     if (!(e instanceof SshConnectError)) throw e;
-    await print({ name: "connect", ok: false, detail: `${e.kind}: ${e.message}`, hint: e.hint });
-    if (values.json) await printJson(io, target, probes);
+    await report({ name: "connect", ok: false, detail: `${e.kind}: ${e.message}`, hint: e.hint });
+    if (json) await printJson(io, target, probes);
     return EXIT.connection;
   }
   try {
-    await print({
-      name: "connect",
-      ok: true,
-      detail: env.kind === "local"
-        ? "local: no connection needed (no -r and no $YONDER_REMOTE)"
-        : `connected and authenticated in ${Math.round(performance.now() - started)} ms`,
-    });
-    const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
-    const facts = new Map<string, string>();
-    for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
-      const eq = line.indexOf("=");
-      if (eq > 0) facts.set(line.slice(0, eq), line.slice(eq + 1));
-    }
-    const shellOk = r.code === 0 && (facts.get("shell") ?? "") !== "";
-    await print({
-      name: "shell",
-      ok: shellOk,
-      detail: shellOk
-        ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"})`
-        : `the remote shell did not run the probe (exit ${r.code})`,
-      hint: "The login shell must run POSIX sh scripts; check the account's shell and rc files",
-    });
-    const tar = facts.get("tar") ?? "";
-    await print({
-      name: "tar",
-      ok: tar !== "",
-      detail: tar !== "" ? tar : "not found",
-      hint: "Install tar on the remote (needed by push and pull)",
-    });
-    const sha = facts.get("sha256") ?? "";
-    await print({
-      name: "sha256sum",
-      ok: sha !== "",
-      detail: sha !== "" ? sha : "not found",
-      hint: "Install coreutils (sha256sum) or perl (shasum) on the remote",
-    });
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t = await env.exec(["true"], { timeoutMs: 15000 });
-      if (t.code !== 0) break;
-      times.push(t.durationMs);
-    }
-    times.sort((a, b) => a - b);
-    const median = times[Math.floor(times.length / 2)];
-    await print({
-      name: "rtt",
-      ok: median !== undefined,
-      detail: median !== undefined
-        ? `${median.toFixed(1)} ms per command over the connection (median of ${times.length})`
-        : "the round-trip probe failed",
-    });
+    await report(connectProbe(env, started));
+    await runProbes(env, report);
   } catch (e) {
     if (!(e instanceof YonderError)) throw e;
-    await print({
+    await report({
       name: "exec",
       ok: false,
       detail: e.message,
@@ -138,8 +83,100 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   } finally {
     await env.close();
   }
-  if (values.json) await printJson(io, target, probes);
+  if (json) await printJson(io, target, probes);
   return probes.every((p) => p.ok) ? EXIT.ok : EXIT.failure;
+}
+
+/** Collects the probes; `report` also prints each as a line, unless the output is JSON. */
+function probeReport(
+  io: Io,
+  output: { json: boolean },
+): { probes: Probe[]; report: (p: Probe) => Promise<void> } {
+  const probes: Probe[] = [];
+  const report = async (p: Probe) => {
+    probes.push(p);
+    if (output.json) return;
+    let text = `${p.ok ? "ok  " : "FAIL"}  ${p.name.padEnd(10)} ${p.detail}\n`;
+    if (!p.ok && p.hint) text += `      hint: ${p.hint}\n`;
+    await io.stdout(enc.encode(text));
+  };
+  return { probes, report };
+}
+
+/** The connect probe of an environment that opened. */
+function connectProbe(env: Environment, started: number): Probe {
+  return {
+    name: "connect",
+    ok: true,
+    detail: env.kind === "local"
+      ? "local: no connection needed (no -r and no $YONDER_REMOTE)"
+      : `connected and authenticated in ${Math.round(performance.now() - started)} ms`,
+  };
+}
+
+/** Runs the probes over the connection, reporting each as it is known. */
+async function runProbes(env: Environment, report: (p: Probe) => Promise<void>): Promise<void> {
+  const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
+  for (const p of toolProbes(r.code, probeFacts(r.stdout))) await report(p);
+  await report(await rttProbe(env));
+}
+
+/** The `name=value` lines the probe script prints. */
+function probeFacts(stdout: Uint8Array): Map<string, string> {
+  const facts = new Map<string, string>();
+  for (const line of new TextDecoder().decode(stdout).split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) facts.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return facts;
+}
+
+/** The shell, tar and sha256sum probes, from the probe script's exit code and output. */
+function toolProbes(code: number, facts: ReadonlyMap<string, string>): Probe[] {
+  const shellOk = code === 0 && (facts.get("shell") ?? "") !== "";
+  const tar = facts.get("tar") ?? "";
+  const sha = facts.get("sha256") ?? "";
+  return [
+    {
+      name: "shell",
+      ok: shellOk,
+      detail: shellOk
+        ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"})`
+        : `the remote shell did not run the probe (exit ${code})`,
+      hint: "The login shell must run POSIX sh scripts; check the account's shell and rc files",
+    },
+    {
+      name: "tar",
+      ok: tar !== "",
+      detail: tar !== "" ? tar : "not found",
+      hint: "Install tar on the remote (needed by push and pull)",
+    },
+    {
+      name: "sha256sum",
+      ok: sha !== "",
+      detail: sha !== "" ? sha : "not found",
+      hint: "Install coreutils (sha256sum) or perl (shasum) on the remote",
+    },
+  ];
+}
+
+/** The round-trip probe: the median time of up to 5 `true` commands (stops at one that fails). */
+async function rttProbe(env: Environment): Promise<Probe> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = await env.exec(["true"], { timeoutMs: 15000 });
+    if (t.code !== 0) break;
+    times.push(t.durationMs);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  return {
+    name: "rtt",
+    ok: median !== undefined,
+    detail: median !== undefined
+      ? `${median.toFixed(1)} ms per command over the connection (median of ${times.length})`
+      : "the round-trip probe failed",
+  };
 }
 
 async function printJson(io: Io, target: string, probes: Probe[]): Promise<void> {

@@ -1,6 +1,6 @@
 /** `yonder exec`: run one command, locally or on a target, streaming its output. */
 
-import { parseFlags } from "./_args.ts";
+import { type FlagSpec, type FlagValues, parseFlags } from "./_args.ts";
 import type { ExecOptions, ExecResult } from "../core/environment.ts";
 import { isSensitiveEnvName, validateEnvName } from "../core/env_filter.ts";
 import { UsageError } from "../core/errors.ts";
@@ -92,20 +92,25 @@ function ignoreBrokenPipe(e: unknown): void {
   if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
 }
 
+/** The flags of `yonder exec`. */
+const EXEC_FLAGS = {
+  ...CONNECTION_FLAGS,
+  cwd: { type: "string" },
+  env: { type: "string", short: "e", multiple: true },
+  "allow-env": { type: "string", multiple: true },
+  timeout: { type: "string" },
+  stdin: { type: "boolean" },
+  shell: { type: "boolean" },
+  json: { type: "boolean" },
+  "max-output": { type: "string" },
+} as const satisfies Record<string, FlagSpec>;
+
+type ExecValues = FlagValues<typeof EXEC_FLAGS>;
+
 /** Runs `yonder exec`; returns the exit code. */
 export async function execCommand(argv: string[], io: Io): Promise<number> {
   const { flags, rest } = splitDashDash(argv);
-  const { values, positionals } = parseFlags(flags, {
-    ...CONNECTION_FLAGS,
-    cwd: { type: "string" },
-    env: { type: "string", short: "e", multiple: true },
-    "allow-env": { type: "string", multiple: true },
-    timeout: { type: "string" },
-    stdin: { type: "boolean" },
-    shell: { type: "boolean" },
-    json: { type: "boolean" },
-    "max-output": { type: "string" },
-  });
+  const { values, positionals } = parseFlags(flags, EXEC_FLAGS);
   if (values.help) {
     await io.stdout(enc.encode(EXEC_HELP + "\n"));
     return EXIT.ok;
@@ -115,39 +120,8 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
   if (command.length === 0) {
     throw new UsageError("No command given", { hint: "yonder exec [-r TARGET] -- CMD [ARG...]" });
   }
-  const allow = values["allow-env"] ?? [];
-  for (const a of allow) validateEnvName(a);
-  const env: Record<string, string> = {};
-  for (const pair of values.env ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new UsageError(`Invalid --env "${pair}": expected NAME=VALUE`);
-    const name = pair.slice(0, eq);
-    validateEnvName(name);
-    if (isSensitiveEnvName(name) && !allow.some((a) => a.toUpperCase() === name.toUpperCase())) {
-      throw new UsageError(`Refusing to send "${name}": the name looks like a secret`, {
-        hint: `Pass --allow-env ${name} to send it anyway`,
-      });
-    }
-    env[name] = pair.slice(eq + 1);
-  }
-  const opts: ExecOptions = { env, allowEnv: allow };
-  if (values.cwd !== undefined) opts.cwd = values.cwd;
-  if (values.timeout !== undefined) opts.timeoutMs = secondsFlag("timeout", values.timeout) * 1000;
-  if (values["max-output"] !== undefined) {
-    opts.maxOutputBytes = intFlag("max-output", values["max-output"], 0, Number.MAX_SAFE_INTEGER);
-  }
-  if (values.stdin) opts.stdin = io.stdin();
-  let writes = Promise.resolve();
-  if (!values.json) {
-    opts.onStdout = (c) => {
-      const copy = c.slice();
-      writes = writes.then(() => io.stdout(copy)).catch(ignoreBrokenPipe);
-    };
-    opts.onStderr = (c) => {
-      const copy = c.slice();
-      writes = writes.then(() => io.stderr(copy)).catch(ignoreBrokenPipe);
-    };
-  }
+  const opts = execOptions(io, values);
+  const written = values.json ? () => Promise.resolve() : streamOutput(io, opts);
   // One command: let it carry the connection (one ssh process instead of a master and a channel).
   let env2: Environment;
   try {
@@ -159,27 +133,93 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
     throw e;
   }
   try {
-    let r: ExecResult;
-    try {
-      r = await env2.exec(values.shell ? command.join(" ") : command, {
-        ...opts,
-        ...(io.signal ? { signal: io.signal } : {}),
-      });
-    } catch (e) {
-      // A connection that failed is still one JSON object, so a script can tell it from a
-      // remote exit 255 without reading stderr.
-      if (values.json && !io.signal?.aborted) await printJson(io, errorJson(env2.label, e));
-      throw e;
-    }
-    await writes;
-    if (values.json) {
-      await printJson(io, resultJson(env2.label, r));
-    } else if (r.timedOut) {
-      await say(io, `yonder: timeout: command stopped after ${values.timeout} s`);
-    }
-    return r.code;
+    return await runAndReport(io, env2, { command, opts, written, values });
   } finally {
     await env2.close();
     debugLogger(io, values.verbose?.length ?? 0)("closed");
   }
+}
+
+/** The `-e NAME=VALUE` variables, refusing names that look secret unless `--allow-env` names them. */
+function envFromFlags(pairs: readonly string[], allow: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`Invalid --env "${pair}": expected NAME=VALUE`);
+    const name = pair.slice(0, eq);
+    validateEnvName(name);
+    if (isSensitiveEnvName(name) && !allow.some((a) => a.toUpperCase() === name.toUpperCase())) {
+      throw new UsageError(`Refusing to send "${name}": the name looks like a secret`, {
+        hint: `Pass --allow-env ${name} to send it anyway`,
+      });
+    }
+    env[name] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+/** The exec options the flags ask for (output callbacks aside). */
+function execOptions(io: Io, values: ExecValues): ExecOptions {
+  const allow = values["allow-env"] ?? [];
+  for (const a of allow) validateEnvName(a);
+  const env = envFromFlags(values.env ?? [], allow);
+  const opts: ExecOptions = { env, allowEnv: allow };
+  if (values.cwd !== undefined) opts.cwd = values.cwd;
+  if (values.timeout !== undefined) opts.timeoutMs = secondsFlag("timeout", values.timeout) * 1000;
+  if (values["max-output"] !== undefined) {
+    opts.maxOutputBytes = intFlag("max-output", values["max-output"], 0, Number.MAX_SAFE_INTEGER);
+  }
+  if (values.stdin) opts.stdin = io.stdin();
+  return opts;
+}
+
+/**
+ * Streams the command's output to ours, in order, through `opts`' callbacks; the function returned
+ * resolves once everything received so far is written.
+ */
+function streamOutput(io: Io, opts: ExecOptions): () => Promise<void> {
+  let writes = Promise.resolve();
+  opts.onStdout = (c) => {
+    const copy = c.slice();
+    writes = writes.then(() => io.stdout(copy)).catch(ignoreBrokenPipe);
+  };
+  opts.onStderr = (c) => {
+    const copy = c.slice();
+    writes = writes.then(() => io.stderr(copy)).catch(ignoreBrokenPipe);
+  };
+  return () => writes;
+}
+
+/** Runs the command and reports its end (JSON, or a timeout line); returns its exit code. */
+async function runAndReport(
+  io: Io,
+  env: Environment,
+  call: {
+    command: string[];
+    opts: ExecOptions;
+    /** Resolves once the streamed output is written. */
+    written: () => Promise<void>;
+    values: ExecValues;
+  },
+): Promise<number> {
+  const { command, opts, values } = call;
+  let r: ExecResult;
+  try {
+    r = await env.exec(values.shell ? command.join(" ") : command, {
+      ...opts,
+      ...(io.signal ? { signal: io.signal } : {}),
+    });
+  } catch (e) {
+    // A connection that failed is still one JSON object, so a script can tell it from a
+    // remote exit 255 without reading stderr.
+    if (values.json && !io.signal?.aborted) await printJson(io, errorJson(env.label, e));
+    throw e;
+  }
+  await call.written();
+  if (values.json) {
+    await printJson(io, resultJson(env.label, r));
+  } else if (r.timedOut) {
+    await say(io, `yonder: timeout: command stopped after ${values.timeout} s`);
+  }
+  return r.code;
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { remoteTimer } from "./_timing.ts";
+import { type RemoteTimer, remoteTimer } from "./_timing.ts";
 import { dirname, join } from "node:path";
 import type { Environment } from "../core/environment.ts";
 import { FileError, YonderError } from "../core/errors.ts";
@@ -34,6 +34,7 @@ import {
   createTarScript,
   nulList,
   type RemoteEntry,
+  type RemoteFacts,
   remoteFacts,
   remoteHashes,
   remoteTree,
@@ -81,50 +82,80 @@ export function planPull(
     remoteDeleted: [],
   };
   for (const r of [...remote.values()].sort(byPath)) {
-    if (r.type === "other") continue;
-    const l = local.get(r.path);
-    const c = manifest.entries[r.path];
-    if (r.type === "dir") {
-      if (!l) plan.fetch.push(r);
-      else if (l.type !== "dir") {
-        if (!options.onlyChanged) plan.fetch.push(r);
-      } else if (l.mode !== r.mode && !options.onlyChanged) plan.chmod.push(r);
-      continue;
-    }
-    if (options.onlyChanged) {
-      if (c && remoteUnchanged(c, stateOf(r))) plan.unchanged.push(r);
-      else if (!l && !c) plan.fetch.push(r);
-      else plan.compare.push(r);
-      continue;
-    }
-    if (!l || l.type !== r.type) {
-      plan.fetch.push(r);
-      continue;
-    }
-    if (r.type === "symlink") {
-      const same = c?.type === "symlink" && c.target === l.target && remoteUnchanged(c, stateOf(r));
-      if (same) plan.unchanged.push(r);
-      else plan.fetch.push(r);
-      continue;
-    }
-    if (r.size !== l.size) plan.fetch.push(r);
-    else if (c?.type === "file" && remoteUnchanged(c, stateOf(r)) && c.sha256 === l.sha256) {
-      plan.unchanged.push(r);
-    } else if (c?.type === "file" && remoteUnchanged(c, stateOf(r))) plan.fetch.push(r);
-    else plan.compare.push(r);
+    const bucket = bucketOf(r, local.get(r.path), manifest.entries[r.path], options.onlyChanged);
+    if (bucket) plan[bucket].push(r);
   }
   if (options.onlyChanged) {
-    for (const p of Object.keys(manifest.entries).sort()) {
-      if (!remote.has(p)) plan.remoteDeleted.push(p);
-    }
+    plan.remoteDeleted.push(...Object.keys(manifest.entries).sort().filter((p) => !remote.has(p)));
   } else if (options.delete) {
-    const gone = [...local.keys()].filter((p) => !remote.has(p)).sort();
-    for (const p of gone) {
-      if (plan.del.some((d) => p.startsWith(d + "/"))) continue;
-      plan.del.push(p);
-    }
+    plan.del.push(...localOnly(remote, local));
   }
   return plan;
+}
+
+/** The list of a {@linkcode PullPlan} a remote entry goes to before the sums are known. */
+type PullBucket = "fetch" | "compare" | "unchanged" | "chmod";
+
+/** Where a remote entry goes before the sums are known (null: nowhere). */
+function bucketOf(
+  r: RemoteEntry,
+  l: LocalEntry | undefined,
+  c: ManifestEntry | undefined,
+  onlyChanged: boolean | undefined,
+): PullBucket | null {
+  if (r.type === "other") return null;
+  if (r.type === "dir") return dirBucket(r, l, onlyChanged);
+  return onlyChanged ? syncBackBucket(r, l, c) : mirrorBucket(r, l, c);
+}
+
+/** A remote directory: created when missing; in mirror mode, replaces a non-directory or chmods. */
+function dirBucket(
+  r: RemoteEntry,
+  l: LocalEntry | undefined,
+  onlyChanged: boolean | undefined,
+): PullBucket | null {
+  if (!l) return "fetch";
+  if (l.type !== "dir") return onlyChanged ? null : "fetch";
+  return l.mode !== r.mode && !onlyChanged ? "chmod" : null;
+}
+
+/** Sync-back: unchanged on the remote since the manifest → skip; new on both sides → fetch. */
+function syncBackBucket(
+  r: RemoteEntry,
+  l: LocalEntry | undefined,
+  c: ManifestEntry | undefined,
+): PullBucket {
+  if (c && remoteUnchanged(c, stateOf(r))) return "unchanged";
+  if (!l && !c) return "fetch";
+  return "compare";
+}
+
+/** Mirror: fetch what differs; a file the manifest cannot vouch for waits for its remote sum. */
+function mirrorBucket(
+  r: RemoteEntry,
+  l: LocalEntry | undefined,
+  c: ManifestEntry | undefined,
+): PullBucket {
+  if (!l || l.type !== r.type) return "fetch";
+  if (r.type === "symlink") {
+    const same = c?.type === "symlink" && c.target === l.target && remoteUnchanged(c, stateOf(r));
+    return same ? "unchanged" : "fetch";
+  }
+  if (r.size !== l.size) return "fetch";
+  if (c?.type !== "file" || !remoteUnchanged(c, stateOf(r))) return "compare";
+  return c.sha256 === l.sha256 ? "unchanged" : "fetch";
+}
+
+/** Local paths the remote does not have, sorted, without those below one already listed. */
+function localOnly(
+  remote: ReadonlyMap<string, RemoteEntry>,
+  local: ReadonlyMap<string, LocalEntry>,
+): string[] {
+  const del: string[] = [];
+  for (const p of [...local.keys()].filter((p) => !remote.has(p)).sort()) {
+    if (!del.some((d) => p.startsWith(d + "/"))) del.push(p);
+  }
+  return del;
 }
 
 /**
@@ -187,8 +218,9 @@ export function resolveCompared(
  * Brings `remoteDir` on `env` to `localDir`. See {@linkcode PullOptions}.
  *
  * @example
- * ```ts ignore
- * import { pull } from "./pull.ts";
+ * ```ts
+ * import { pull, SshEnvironment } from "../../mod.ts";
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
  * const r = await pull(env, "/srv/app/out", "./out", { onlyChanged: true });
  * for (const c of r.conflicts) console.log(`conflict: ${c.path}`);
  * ```
@@ -210,6 +242,26 @@ export async function pull(
   }
 }
 
+/** One pull's arguments, shared by its phases. */
+interface PullRun {
+  env: Environment;
+  remoteDir: string;
+  localDir: string;
+  options: PullOptions;
+  /** Awaits a remote call, adding its wait to the result's `remoteMs`. */
+  timed: RemoteTimer["timed"];
+}
+
+/** Both sides scanned, and the plan made from them. */
+interface PullScan {
+  /** Where the manifest is kept. */
+  mpath: string;
+  manifest: Manifest;
+  remote: Map<string, RemoteEntry>;
+  local: Map<string, LocalEntry>;
+  plan: PullPlan;
+}
+
 async function pullInto(
   env: Environment,
   remoteDir: string,
@@ -218,79 +270,171 @@ async function pullInto(
 ): Promise<PullResult> {
   const started = performance.now();
   const waits = remoteTimer();
-  const timed = waits.timed;
+  const run: PullRun = { env, remoteDir, localDir, options, timed: waits.timed };
+  const scan = await scanBothSides(run);
+  const { plan } = scan;
+  let facts = await compareSums(run, scan);
+  await Deno.mkdir(localDir, { recursive: true }).catch((e) => {
+    throw localError(e, localDir, "create");
+  });
+  const written = new Map<string, LocalEntry>();
+  let bytes = 0;
+  if (plan.fetch.length > 0) {
+    facts ??= await run.timed(remoteFacts(env));
+    requireTar(env, facts);
+    bytes = await fetchAndApply(run, plan.fetch, facts, written);
+  }
+  await applyWithoutTransfer(localDir, scan, written, options.onlyChanged);
+  const next = nextManifest(scan, written, options.onlyChanged);
+  await saveManifest(scan.mpath, next).catch((e) => {
+    throw new YonderError(`Cannot save the manifest "${scan.mpath}": ${e.message}`, {
+      hint: "Check that the cache directory is writable (or set YONDER_CACHE_DIR)",
+    });
+  });
+  return {
+    transferred: [...written.keys()].sort(),
+    deleted: plan.del,
+    unchanged: plan.unchanged.filter((r) => r.type === "file").length,
+    bytes,
+    durationMs: performance.now() - started,
+    remoteMs: waits.ms,
+    conflicts: plan.conflicts,
+    remoteDeleted: plan.remoteDeleted,
+  };
+}
+
+/** Plan phase: loads the manifest, lists the remote, scans the local side, plans. */
+async function scanBothSides(run: PullRun): Promise<PullScan> {
+  const { env, remoteDir, localDir, options } = run;
   const excluded = excluder(options.exclude);
   const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
   const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
   // Temp files a killed pull left at the top of the tree go first (they are not part of it).
   await cleanStaleTemps(localDir);
   const [remoteAll, local] = await Promise.all([
-    timed(remoteTree(env, remoteDir, false)),
+    run.timed(remoteTree(env, remoteDir, false)),
     scanLocal(localDir, { excluded, previous: manifest }, true),
   ]);
   const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
   for (const r of remote.values()) assertInsideRoot("remote", r.path);
   const plan = planPull(remote, local, manifest, options);
-  let facts = null;
-  if (plan.compare.length > 0) {
-    facts = await timed(remoteFacts(env));
-    const files = plan.compare.filter((r) => r.type === "file").map((r) => r.path);
-    const hashes = await timed(remoteHashes(env, remoteDir, files, facts));
-    for (const r of plan.compare) if (r.type === "symlink") hashes.set(r.path, "");
-    resolveCompared(plan, hashes, local, manifest, options);
+  return { mpath, manifest, remote, local, plan };
+}
+
+/**
+ * Settles the plan's compared files by their remote sums; returns the remote facts it needed
+ * (null when nothing was compared).
+ */
+async function compareSums(run: PullRun, scan: PullScan): Promise<RemoteFacts | null> {
+  const { plan } = scan;
+  if (plan.compare.length === 0) return null;
+  const facts = await run.timed(remoteFacts(run.env));
+  const files = plan.compare.filter((r) => r.type === "file").map((r) => r.path);
+  const hashes = await run.timed(remoteHashes(run.env, run.remoteDir, files, facts));
+  for (const r of plan.compare) if (r.type === "symlink") hashes.set(r.path, "");
+  resolveCompared(plan, hashes, scan.local, scan.manifest, run.options);
+  return facts;
+}
+
+/**
+ * Transfer and apply phases: spools the tar of `fetch` to a temp file, then writes its entries
+ * into the local tree (recording them in `written`); returns the bytes received.
+ */
+async function fetchAndApply(
+  run: PullRun,
+  fetch: readonly RemoteEntry[],
+  facts: RemoteFacts,
+  written: Map<string, LocalEntry>,
+): Promise<number> {
+  const spoolPath = await Deno.makeTempFile({ prefix: "yonder-pull-" });
+  try {
+    const bytes = await spoolTar(run, fetch, facts, spoolPath);
+    await applySpool(run, spoolPath, { fetch, bytes, written });
+    return bytes;
+  } finally {
+    await Deno.remove(spoolPath).catch(() => {});
   }
-  await Deno.mkdir(localDir, { recursive: true }).catch((e) => {
-    throw localError(e, localDir, "create");
-  });
-  const wanted = new Map(plan.fetch.map((r) => [r.path, r]));
-  const written = new Map<string, LocalEntry>();
-  let bytes = 0;
-  if (plan.fetch.length > 0) {
-    facts ??= await timed(remoteFacts(env));
-    requireTar(env, facts);
-    const f = facts;
-    const spoolPath = await Deno.makeTempFile({ prefix: "yonder-pull-" });
+}
+
+/** Receives the tar of `fetch` into `spoolPath` (retried as a whole); returns its size. */
+async function spoolTar(
+  run: PullRun,
+  fetch: readonly RemoteEntry[],
+  facts: RemoteFacts,
+  spoolPath: string,
+): Promise<number> {
+  const { env, remoteDir, options } = run;
+  return await withRetry(`pull ${remoteDir}`, async () => {
+    // The stream goes from ssh straight into the spool file; progress polls its size.
+    const poll = pollSpool(spoolPath, fetch.length, options.onProgress);
     try {
-      await withRetry(`pull ${remoteDir}`, async () => {
-        // The stream goes from ssh straight into the spool file; progress polls its size.
-        const onProgress = options.onProgress;
-        const poll = onProgress
-          ? setInterval(() => {
-            Deno.stat(spoolPath).then(
-              (s) => onProgress({ bytes: s.size, totalFiles: plan.fetch.length }),
-              () => {},
-            );
-          }, 250)
-          : undefined;
-        try {
-          const r = await timed(env.exec(createTarScript(remoteDir, f), {
-            stdin: nulList(plan.fetch.map((e) => e.path)),
-            stdoutFile: spoolPath,
-            ...(options.signal ? { signal: options.signal } : {}),
-          }));
-          if (r.code !== 0) throw fileFailure(r, "read", remoteDir, env.label);
-        } finally {
-          clearInterval(poll);
-        }
-        bytes = (await Deno.stat(spoolPath)).size;
-      }, { signal: options.signal });
-      let files = 0;
-      const sha256 = await sha256Maker();
-      const dirModes: [string, number][] = [];
-      await readTar(spoolPath, async (h, body) => {
-        const e = await applyEntry(localDir, h, body, wanted, dirModes, sha256);
-        if (e) written.set(e.path, e);
-        files++;
-        options.onProgress?.({ bytes, files, totalFiles: plan.fetch.length });
-      });
-      for (const [rel, mode] of dirModes.sort((a, b) => (a[0] < b[0] ? 1 : -1))) {
-        await Deno.chmod(join(localDir, rel), mode);
-      }
+      const r = await run.timed(env.exec(createTarScript(remoteDir, facts), {
+        stdin: nulList(fetch.map((e) => e.path)),
+        stdoutFile: spoolPath,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }));
+      if (r.code !== 0) throw fileFailure(r, "read", remoteDir, env.label);
     } finally {
-      await Deno.remove(spoolPath).catch(() => {});
+      clearInterval(poll);
     }
+    return (await Deno.stat(spoolPath)).size;
+  }, { signal: options.signal });
+}
+
+/** Reports the spool file's size every 250 ms (no timer without `onProgress`). */
+function pollSpool(
+  spoolPath: string,
+  totalFiles: number,
+  onProgress: PullOptions["onProgress"],
+): ReturnType<typeof setInterval> | undefined {
+  if (!onProgress) return undefined;
+  return setInterval(() => {
+    Deno.stat(spoolPath).then(
+      (s) => onProgress({ bytes: s.size, totalFiles }),
+      () => {},
+    );
+  }, 250);
+}
+
+/** Writes every entry of the spooled tar, then the directory modes (deepest first). */
+async function applySpool(
+  run: PullRun,
+  spoolPath: string,
+  received: {
+    fetch: readonly RemoteEntry[];
+    bytes: number;
+    written: Map<string, LocalEntry>;
+  },
+): Promise<void> {
+  const { localDir, options } = run;
+  const { fetch, bytes, written } = received;
+  let files = 0;
+  const ctx: ApplyContext = {
+    root: localDir,
+    wanted: new Map(fetch.map((r) => [r.path, r])),
+    dirModes: [],
+    sha256: await sha256Maker(),
+  };
+  await readTar(spoolPath, async (h, body) => {
+    const e = await applyEntry(ctx, h, body);
+    if (e) written.set(e.path, e);
+    files++;
+    options.onProgress?.({ bytes, files, totalFiles: fetch.length });
+  });
+  for (const [rel, mode] of ctx.dirModes.sort((a, b) => (a[0] < b[0] ? 1 : -1))) {
+    await Deno.chmod(join(localDir, rel), mode);
   }
-  if (!options.onlyChanged) {
+}
+
+/** The local changes that need no transfer: modes that only differ, and deletions. */
+async function applyWithoutTransfer(
+  localDir: string,
+  scan: PullScan,
+  written: Map<string, LocalEntry>,
+  onlyChanged: boolean | undefined,
+): Promise<void> {
+  const { plan, local } = scan;
+  if (!onlyChanged) {
     // Same content, other mode: a chmod, not a transfer.
     for (const r of plan.unchanged) {
       const l = local.get(r.path);
@@ -307,7 +451,15 @@ async function pullInto(
       if (!(e instanceof Deno.errors.NotFound)) throw localError(e, p, "remove");
     });
   }
-  // The manifest: what is in sync now, with the remote's state; conflicts keep their old entry.
+}
+
+/** The manifest: what is in sync now, with the remote's state; conflicts keep their old entry. */
+function nextManifest(
+  scan: PullScan,
+  written: ReadonlyMap<string, LocalEntry>,
+  onlyChanged: boolean | undefined,
+): Manifest {
+  const { manifest, remote, local, plan } = scan;
   const next: Manifest = { ...manifest, entries: { ...manifest.entries } };
   const conflicted = new Set(
     plan.conflicts.filter((c) => c.resolution === "kept-local").map((c) => c.path),
@@ -320,29 +472,26 @@ async function pullInto(
     if (!written.has(r.path) && !same.has(r) && r.type !== "dir") continue;
     next.entries[r.path] = entryOf(l, r);
   }
-  for (const p of plan.del) {
+  forgetGone(next, plan.del, onlyChanged ? null : remote);
+  return next;
+}
+
+/**
+ * Drops from `next` the deleted paths (and what was below them) and, when `remote` is given
+ * (mirror mode), every path the remote does not have.
+ */
+function forgetGone(
+  next: Manifest,
+  deleted: readonly string[],
+  remote: ReadonlyMap<string, RemoteEntry> | null,
+): void {
+  for (const p of deleted) {
     for (const k of Object.keys(next.entries)) {
       if (k === p || k.startsWith(p + "/")) delete next.entries[k];
     }
   }
-  if (!options.onlyChanged) {
-    for (const k of Object.keys(next.entries)) if (!remote.has(k)) delete next.entries[k];
-  }
-  await saveManifest(mpath, next).catch((e) => {
-    throw new YonderError(`Cannot save the manifest "${mpath}": ${e.message}`, {
-      hint: "Check that the cache directory is writable (or set YONDER_CACHE_DIR)",
-    });
-  });
-  return {
-    transferred: [...written.keys()].sort(),
-    deleted: plan.del,
-    unchanged: plan.unchanged.filter((r) => r.type === "file").length,
-    bytes,
-    durationMs: performance.now() - started,
-    remoteMs: waits.ms,
-    conflicts: plan.conflicts,
-    remoteDeleted: plan.remoteDeleted,
-  };
+  if (!remote) return;
+  for (const k of Object.keys(next.entries)) if (!remote.has(k)) delete next.entries[k];
 }
 
 function entryOf(l: LocalEntry, r: RemoteEntry): ManifestEntry {
@@ -373,23 +522,39 @@ async function assertNoSymlinkParent(root: string, rel: string): Promise<void> {
   }
 }
 
+/** What the entries of one spooled stream are applied with. */
+interface ApplyContext {
+  /** The local root. */
+  root: string;
+  /** The entries asked for, by path: anything else is refused. */
+  wanted: ReadonlyMap<string, RemoteEntry>;
+  /** Directory modes, set once every entry is written. */
+  dirModes: [string, number][];
+  /** Hashes file bodies as they are written. */
+  sha256: Sha256;
+}
+
+/** Where one received entry goes: its relative path, its destination, and a temp file beside it. */
+interface Placement {
+  rel: string;
+  dest: string;
+  tmp: string;
+}
+
 /** Writes one received entry atomically; returns what is now on disk. */
 async function applyEntry(
-  root: string,
+  ctx: ApplyContext,
   h: TarHeader,
   body: AsyncIterable<Uint8Array>,
-  wanted: ReadonlyMap<string, RemoteEntry>,
-  dirModes: [string, number][],
-  sha256: Sha256,
 ): Promise<LocalEntry | null> {
   const rel = stripDot(h.name);
   assertInsideRoot("remote", rel);
-  const want = wanted.get(rel);
+  const want = ctx.wanted.get(rel);
   if (!want) {
     throw new FileError(rel, `Refusing remote entry "${rel}": it was not asked for`);
   }
-  await assertNoSymlinkParent(root, rel);
-  const dest = join(root, rel);
+  await assertNoSymlinkParent(ctx.root, rel);
+  const dest = join(ctx.root, rel);
   const mode = (h.mode ?? 0o644) & 0o7777;
   const mtimeMs = h.mtime?.getTime() ?? Date.now();
   const old = await Deno.lstat(dest).catch(() => null);
@@ -398,56 +563,69 @@ async function applyEntry(
   if (h.type === "directory") {
     if (old && !old.isDirectory) await Deno.remove(dest);
     await Deno.mkdir(dest, { recursive: true });
-    dirModes.push([rel, mode]);
+    ctx.dirModes.push([rel, mode]);
     return { path: rel, type: "dir", mode, size: 0, mtimeMs: old?.mtime?.getTime() ?? 0 };
   }
   if (old?.isDirectory) await Deno.remove(dest, { recursive: true });
   const name = rel.split("/").at(-1)!;
-  const tmp = tempPathFor(dir, name);
-  if (h.type === "symlink") {
-    const target = h.linkname ?? "";
-    const why = unsafeLinkTarget(rel, target);
-    if (why) {
-      throw new FileError(rel, `Refusing remote entry "${rel}": ${why}`, {
-        hint: "The remote tree holds a symlink that escapes its root; remove or exclude it",
-      });
-    }
-    await Deno.symlink(target, tmp);
-    try {
-      await Deno.rename(tmp, dest);
-    } catch (e) {
-      await Deno.remove(tmp).catch(() => {});
-      throw localError(e, rel, "write");
-    }
-    const st = await Deno.lstat(dest);
-    return {
-      path: rel,
-      type: "symlink",
-      mode: (st.mode ?? 0) & 0o7777,
-      size: new TextEncoder().encode(target).length,
-      mtimeMs: st.mtime?.getTime() ?? 0,
-      target,
-    };
-  }
+  const at: Placement = { rel, dest, tmp: tempPathFor(dir, name) };
+  if (h.type === "symlink") return await placeSymlink(at, h.linkname ?? "");
   if (h.type !== "file" && h.type !== "contiguous-file") {
     throw new FileError(rel, `Refusing remote entry "${rel}": unsupported type ${h.type}`);
   }
-  const hash = sha256();
-  let size = 0;
-  let file: Deno.FsFile;
+  return await placeFile(at, { mode, mtimeMs, body, sha256: ctx.sha256 });
+}
+
+/** Puts a received symlink in place (refusing one that points out of the tree). */
+async function placeSymlink(at: Placement, target: string): Promise<LocalEntry> {
+  const { rel, dest, tmp } = at;
+  const why = unsafeLinkTarget(rel, target);
+  if (why) {
+    throw new FileError(rel, `Refusing remote entry "${rel}": ${why}`, {
+      hint: "The remote tree holds a symlink that escapes its root; remove or exclude it",
+    });
+  }
+  await Deno.symlink(target, tmp);
   try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    await Deno.rename(tmp, dest);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw localError(e, rel, "write");
+  }
+  const st = await Deno.lstat(dest);
+  return {
+    path: rel,
+    type: "symlink",
+    mode: (st.mode ?? 0) & 0o7777,
+    size: new TextEncoder().encode(target).length,
+    mtimeMs: st.mtime?.getTime() ?? 0,
+    target,
+  };
+}
+
+/** Writes a received file to its temp file, hashing it, then renames it into place. */
+async function placeFile(
+  at: Placement,
+  file: { mode: number; mtimeMs: number; body: AsyncIterable<Uint8Array>; sha256: Sha256 },
+): Promise<LocalEntry> {
+  const { rel, dest, tmp } = at;
+  const { mode, mtimeMs, body } = file;
+  const hash = file.sha256();
+  let size = 0;
+  let out: Deno.FsFile;
+  try {
+    out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
   } catch (e) {
     throw localError(e, rel, "write");
   }
   let ok = false;
   try {
     for await (const chunk of body) {
-      writeAllSync(file, chunk);
+      writeAllSync(out, chunk);
       hash.update(chunk);
       size += chunk.length;
     }
-    file.close();
+    out.close();
     await Deno.chmod(tmp, mode);
     const t = new Date(mtimeMs);
     await Deno.utime(tmp, t, t);
@@ -458,7 +636,7 @@ async function applyEntry(
   } finally {
     if (!ok) {
       try {
-        file.close();
+        out.close();
       } catch {
         // Closed already.
       }

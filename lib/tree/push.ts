@@ -6,7 +6,7 @@
  * @module
  */
 
-import { remoteTimer } from "./_timing.ts";
+import { type RemoteTimer, remoteTimer } from "./_timing.ts";
 import type { Environment } from "../core/environment.ts";
 import { YonderError } from "../core/errors.ts";
 import { withRetry } from "../core/retry.ts";
@@ -22,7 +22,7 @@ import {
 } from "./manifest.ts";
 import type { PushOptions, TreeResult } from "../core/tree_types.ts";
 import { excluder } from "./_exclude.ts";
-import { sha256Maker } from "./_hash.ts";
+import { type Sha256, sha256Maker } from "./_hash.ts";
 import { hashFiles, type LocalEntry, scanLocal } from "./_local_scan.ts";
 import {
   applyPushScript,
@@ -37,7 +37,7 @@ import {
   stateOf,
   sweepStale,
 } from "./_remote.ts";
-import { type ControlMembers, localPacker, type PackItem, packTree } from "./tar.ts";
+import { type ControlMembers, localPacker, type Packer, type PackItem, packTree } from "./tar.ts";
 
 const enc = new TextEncoder();
 
@@ -143,8 +143,9 @@ export function filesToHash(
  * command then lists the result for the manifest.
  *
  * @example
- * ```ts ignore
- * import { push } from "./push.ts";
+ * ```ts
+ * import { push, SshEnvironment } from "../../mod.ts";
+ * await using env = await SshEnvironment.open("deploy@build.example.com");
  * const r = await push(env, "./src", "/srv/app/src", { exclude: ["node_modules"], delete: true });
  * console.log(`${r.transferred.length} sent, ${r.unchanged} unchanged`);
  * ```
@@ -157,89 +158,14 @@ export async function push(
 ): Promise<TreeResult> {
   const started = performance.now();
   const waits = remoteTimer();
-  const timed = waits.timed;
-  const excluded = excluder(options.exclude);
-  const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
-  const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
-  const [local, remoteAll] = await Promise.all([
-    scanLocal(localDir, { excluded, refuseEscapes: true, hash: false }),
-    // An earlier push that was stopped while it applied is finished first (its journal).
-    timed(sweepStale(env, remoteDir).then(() => remoteTree(env, remoteDir))),
-  ]);
-  const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
-  await hashFiles(localDir, filesToHash(local, remote), manifest);
-  const plan = planPush(local, remote, manifest, { delete: options.delete, excluded });
-  if (plan.compare.length > 0) {
-    const facts = await timed(remoteFacts(env));
-    const hashes = await timed(
-      remoteHashes(env, remoteDir, plan.compare.map((l) => l.path), facts),
-    );
-    for (const l of plan.compare) {
-      if (hashes.get(l.path) === l.sha256) plan.unchanged.push(l);
-      else plan.send.push(l);
-    }
-    plan.send.sort((a, b) => (a.path < b.path ? -1 : 1));
-  }
-  const next: Manifest = { ...manifest, entries: {} };
-  let bytes = 0;
-  if (plan.send.length > 0 || plan.del.length > 0) {
-    const [packer, sha256] = await Promise.all([localPacker(), sha256Maker()]);
-    let nonce = newNonce().slice(0, 16);
-    while (plan.send.some((l) => l.path.split("/")[0] === controlDir(nonce))) {
-      nonce = newNonce().slice(0, 16);
-    }
-    const ctl = controlDir(nonce);
-    const chmod = new Map<number, string[]>();
-    for (const l of plan.send) {
-      if (l.type === "dir") chmod.set(l.mode, [...(chmod.get(l.mode) ?? []), l.path]);
-    }
-    const control: ControlMembers = [];
-    if (plan.del.length > 0) control.push([`${ctl}/del`, nulList(plan.del)]);
-    for (const [mode, dirs] of chmod) {
-      control.push([`${ctl}/chmod/${mode.toString(8).padStart(4, "0")}`, nulList(dirs)]);
-    }
-    control.push([`${ctl}/ok`, enc.encode(nonce)]);
-    const items: PackItem[] = plan.send;
-    const totalFiles = plan.send.length;
-    const totalBytes = plan.send.reduce((n, l) => n + 512 + Math.ceil(l.size / 512) * 512, 1024);
-    const listing = await withRetry(`push ${localDir}`, async () => {
-      bytes = 0;
-      const packed = packTree(localDir, items, control, packer, sha256, (b, files) => {
-        bytes = b;
-        options.onProgress?.({ bytes: b, totalBytes, files, totalFiles });
-      });
-      let r;
-      try {
-        r = await timed(env.exec(applyPushScript(remoteDir, nonce), {
-          stdin: packed.stream,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }));
-      } finally {
-        // Whatever happened, no local tar is left writing to a pipe nobody reads.
-        await packed.stream.cancel().catch(() => {});
-      }
-      // The local side failing (a file changed, tar failed) cut the stream: that is the cause.
-      const failure = packed.failure();
-      if (failure !== undefined) throw failure;
-      if (r.code === NO_TAR_STATUS) {
-        throw new YonderError(`No tar on "${env.label}": push and pull need it`, {
-          hint: "Install tar on the remote (apt-get install tar, apk add tar, …)",
-        });
-      }
-      if (r.code !== 0) throw fileFailure(r, "write", remoteDir, env.label);
-      for (const l of plan.send) {
-        if (l.type === "file") l.sha256 = packed.hashes.get(l.path);
-      }
-      return r.stdout;
-    }, { signal: options.signal });
-    const after = listing.length > 0
-      ? remoteEntries(parseListing(listing))
-      : await timed(remoteTree(env, remoteDir));
-    for (const l of local.values()) next.entries[l.path] = manifestEntry(l, after.get(l.path));
-  } else {
-    for (const l of local.values()) next.entries[l.path] = manifestEntry(l, remote.get(l.path));
-  }
+  const run: PushRun = { env, localDir, remoteDir, options, timed: waits.timed };
+  const { mpath, manifest, local, remote, plan } = await scanAndPlan(run);
   const sent = plan.send.length > 0 || plan.del.length > 0;
+  const progress = { bytes: 0 };
+  // After a transfer the manifest records the remote as the apply left it.
+  const after = sent ? await sendPlan(run, plan, progress) : remote;
+  const next: Manifest = { ...manifest, entries: {} };
+  for (const l of local.values()) next.entries[l.path] = manifestEntry(l, after.get(l.path));
   if (sent || JSON.stringify(next.entries) !== JSON.stringify(manifest.entries)) {
     await saveManifest(mpath, next).catch((e) => {
       throw new YonderError(`Cannot save the manifest "${mpath}": ${e.message}`, {
@@ -251,8 +177,164 @@ export async function push(
     transferred: plan.send.map((l) => l.path),
     deleted: plan.del,
     unchanged: plan.unchanged.filter((l) => l.type === "file").length,
-    bytes,
+    bytes: progress.bytes,
     durationMs: performance.now() - started,
     remoteMs: waits.ms,
   };
+}
+
+/** One push's arguments, shared by its phases. */
+interface PushRun {
+  env: Environment;
+  localDir: string;
+  remoteDir: string;
+  options: PushOptions;
+  /** Awaits a remote call, adding its wait to the result's `remoteMs`. */
+  timed: RemoteTimer["timed"];
+}
+
+/**
+ * Plan phase: loads the manifest, scans the local side, lists the remote (finishing first a push
+ * that was stopped while it applied), plans, and settles the compared files by remote sums.
+ */
+async function scanAndPlan(run: PushRun): Promise<{
+  mpath: string;
+  manifest: Manifest;
+  local: Map<string, LocalEntry>;
+  remote: Map<string, RemoteEntry>;
+  plan: PushPlan;
+}> {
+  const { env, localDir, remoteDir, options, timed } = run;
+  const excluded = excluder(options.exclude);
+  const mpath = await manifestPath(env.label, remoteDir, localDir, options.cacheDir);
+  const manifest = await loadManifest(mpath, env.label, remoteDir, localDir);
+  const [local, remoteAll] = await Promise.all([
+    scanLocal(localDir, { excluded, refuseEscapes: true, hash: false }),
+    // An earlier push that was stopped while it applied is finished first (its journal).
+    timed(sweepStale(env, remoteDir).then(() => remoteTree(env, remoteDir))),
+  ]);
+  const remote = new Map([...remoteAll].filter(([p]) => !excluded(p)));
+  await hashFiles(localDir, filesToHash(local, remote), manifest);
+  const plan = planPush(local, remote, manifest, { delete: options.delete, excluded });
+  if (plan.compare.length > 0) await compareSums(run, plan);
+  return { mpath, manifest, local, remote, plan };
+}
+
+/** Moves each compared file to `unchanged` or `send` by its remote sha256. */
+async function compareSums(run: PushRun, plan: PushPlan): Promise<void> {
+  const { env, remoteDir, timed } = run;
+  const facts = await timed(remoteFacts(env));
+  const hashes = await timed(
+    remoteHashes(env, remoteDir, plan.compare.map((l) => l.path), facts),
+  );
+  for (const l of plan.compare) {
+    if (hashes.get(l.path) === l.sha256) plan.unchanged.push(l);
+    else plan.send.push(l);
+  }
+  plan.send.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** What one push's tar stream carries, and where it reports its size. */
+interface PushStream {
+  plan: PushPlan;
+  /** Names the control directory and marks the stream complete. */
+  nonce: string;
+  /** The control members (deletions, directory modes, completion marker). */
+  control: ControlMembers;
+  packer: Packer;
+  sha256: Sha256;
+  /** Totals for progress. */
+  totalFiles: number;
+  totalBytes: number;
+  /** Bytes of the stream so far (reset on each try). */
+  progress: { bytes: number };
+}
+
+/**
+ * Transfer and apply phases: sends the plan in one tar stream (retried as a whole) that the remote
+ * applies; returns the remote tree as it is afterwards.
+ */
+async function sendPlan(
+  run: PushRun,
+  plan: PushPlan,
+  progress: { bytes: number },
+): Promise<Map<string, RemoteEntry>> {
+  const [packer, sha256] = await Promise.all([localPacker(), sha256Maker()]);
+  const nonce = freshNonce(plan.send);
+  const stream: PushStream = {
+    plan,
+    nonce,
+    control: controlMembers(plan, nonce),
+    packer,
+    sha256,
+    totalFiles: plan.send.length,
+    totalBytes: plan.send.reduce((n, l) => n + 512 + Math.ceil(l.size / 512) * 512, 1024),
+    progress,
+  };
+  const listing = await withRetry(`push ${run.localDir}`, () => sendOnce(run, stream), {
+    signal: run.options.signal,
+  });
+  return listing.length > 0
+    ? remoteEntries(parseListing(listing))
+    : await run.timed(remoteTree(run.env, run.remoteDir));
+}
+
+/** A nonce whose control directory no top-level entry being sent is named like. */
+function freshNonce(send: readonly LocalEntry[]): string {
+  let nonce = newNonce().slice(0, 16);
+  while (send.some((l) => l.path.split("/")[0] === controlDir(nonce))) {
+    nonce = newNonce().slice(0, 16);
+  }
+  return nonce;
+}
+
+/** The control members: what to delete, directory modes by mode, and the completion marker. */
+function controlMembers(plan: PushPlan, nonce: string): ControlMembers {
+  const ctl = controlDir(nonce);
+  const chmod = new Map<number, string[]>();
+  for (const l of plan.send) {
+    if (l.type === "dir") chmod.set(l.mode, [...(chmod.get(l.mode) ?? []), l.path]);
+  }
+  const control: ControlMembers = [];
+  if (plan.del.length > 0) control.push([`${ctl}/del`, nulList(plan.del)]);
+  for (const [mode, dirs] of chmod) {
+    control.push([`${ctl}/chmod/${mode.toString(8).padStart(4, "0")}`, nulList(dirs)]);
+  }
+  control.push([`${ctl}/ok`, enc.encode(nonce)]);
+  return control;
+}
+
+/** One try of the transfer; records the files' sums and returns the remote's listing. */
+async function sendOnce(run: PushRun, s: PushStream): Promise<Uint8Array> {
+  const { env, localDir, remoteDir, options } = run;
+  const { plan, totalBytes, totalFiles } = s;
+  s.progress.bytes = 0;
+  const items: PackItem[] = plan.send;
+  const packed = packTree(localDir, items, s.control, s.packer, s.sha256, (b, files) => {
+    s.progress.bytes = b;
+    options.onProgress?.({ bytes: b, totalBytes, files, totalFiles });
+  });
+  let r;
+  try {
+    r = await run.timed(env.exec(applyPushScript(remoteDir, s.nonce), {
+      stdin: packed.stream,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }));
+  } finally {
+    // Whatever happened, no local tar is left writing to a pipe nobody reads.
+    await packed.stream.cancel().catch(() => {});
+  }
+  // The local side failing (a file changed, tar failed) cut the stream: that is the cause.
+  const failure = packed.failure();
+  if (failure !== undefined) throw failure;
+  if (r.code === NO_TAR_STATUS) {
+    throw new YonderError(`No tar on "${env.label}": push and pull need it`, {
+      hint: "Install tar on the remote (apt-get install tar, apk add tar, …)",
+    });
+  }
+  if (r.code !== 0) throw fileFailure(r, "write", remoteDir, env.label);
+  for (const l of plan.send) {
+    if (l.type === "file") l.sha256 = packed.hashes.get(l.path);
+  }
+  return r.stdout;
 }

@@ -127,6 +127,49 @@ function changed(path: string, what: string): FileError {
   });
 }
 
+/** Where {@linkcode TarFollower.push} is in a chunk, and what it passes on. */
+interface Cursor {
+  chunk: Uint8Array;
+  /** The next byte to read. */
+  i: number;
+  /** Start of the run of `chunk` being passed on. */
+  runStart: number;
+  /** The parts passed on so far. */
+  out: Uint8Array[];
+}
+
+/** A member of a followed stream, as its headers describe it. */
+interface Member {
+  name: string;
+  /** `dir`, `symlink`, `file`, or `type "<flag>"` for anything else. */
+  type: string;
+  /** Permission bits. */
+  mode: number;
+  link: string;
+  size: number;
+}
+
+function memberType(typeflag: string): string {
+  return typeflag === "5"
+    ? "dir"
+    : typeflag === "2"
+    ? "symlink"
+    : typeflag === "0" || typeflag === "\0" || typeflag === "7"
+    ? "file"
+    : `type ${JSON.stringify(typeflag)}`;
+}
+
+/** Throws unless the member is what the plan sends in its place. */
+function checkMember(want: PackItem, m: Member): void {
+  if (m.type !== want.type) throw changed(want.path, `now a ${m.type}, planned a ${want.type}`);
+  if (m.mode !== want.mode) throw changed(want.path, `mode ${m.mode.toString(8)}`);
+  if (m.type === "symlink" && m.link !== (want.target ?? "")) {
+    throw changed(want.path, `link target "${m.link}"`);
+  }
+  if (m.type === "file" && m.size !== want.size) throw changed(want.path, `size ${m.size}`);
+  if (m.type !== "file" && m.size !== 0) throw changed(want.path, `unexpected data`);
+}
+
 /**
  * Follows a tar stream member by member: each member must be the next expected item (same path,
  * type, mode, size, link target); file data is hashed. {@linkcode push} hands back the bytes that
@@ -164,78 +207,90 @@ export class TarFollower {
 
   /** Feeds the next chunk; returns the parts of it to pass on. Throws on anything unplanned. */
   push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let runStart = 0; // start of the run of `chunk` being passed on
-    let i = 0;
-    while (i < chunk.length) {
-      const avail = chunk.length - i;
+    const c: Cursor = { chunk, i: 0, runStart: 0, out: [] };
+    while (c.i < chunk.length) {
       switch (this.#phase) {
-        case "end": {
-          for (let k = i; k < chunk.length; k++) {
-            if (chunk[k] !== 0) throw new YonderError("Unexpected data after the end of the tar");
-          }
-          i = chunk.length;
-          runStart = i;
+        case "end":
+          this.#trailer(c);
           break;
-        }
-        case "header": {
-          const began = this.#fill === 0 ? i : -1;
-          const n = Math.min(BLOCK - this.#fill, avail);
-          this.#hdr.set(chunk.subarray(i, i + n), this.#fill);
-          this.#fill += n;
-          i += n;
-          if (this.#fill < BLOCK) {
-            // Incomplete: hold it back (it may be the end-of-archive block).
-            if (began >= 0) {
-              if (began > runStart) out.push(chunk.subarray(runStart, began));
-            } else if (i > runStart) out.push(chunk.subarray(runStart, i - n));
-            return out;
-          }
-          this.#fill = 0;
-          if (isZeroBlock(this.#hdr)) {
-            const end = began >= 0 ? began : runStart;
-            if (end > runStart) out.push(chunk.subarray(runStart, end));
-            runStart = i;
-            this.#phase = "end";
-            this.#finishMembers();
-            break;
-          }
-          if (began < 0) {
-            // The header started in an earlier chunk: pass on the whole block now.
-            out.push(this.#hdr.slice());
-            runStart = i;
-          }
-          this.#header(parseHeader(this.#hdr));
+        case "header":
+          if (!this.#headerBlock(c)) return c.out;
           break;
-        }
         case "meta": {
-          const n = Math.min(this.#left, avail);
-          this.#meta.set(chunk.subarray(i, i + n), this.#metaAt);
-          this.#metaAt += n;
-          this.#left -= n;
-          i += n;
+          const part = this.#take(c);
+          this.#meta.set(part, this.#metaAt);
+          this.#metaAt += part.length;
           if (this.#left === 0) this.#endMeta();
           break;
         }
         case "data": {
-          const n = Math.min(this.#left, avail);
-          this.#hash?.update(chunk.subarray(i, i + n));
-          this.#left -= n;
-          i += n;
+          const part = this.#take(c);
+          this.#hash?.update(part);
           if (this.#left === 0) this.#endData();
           break;
         }
-        case "pad": {
-          const n = Math.min(this.#left, avail);
-          this.#left -= n;
-          i += n;
+        case "pad":
+          this.#take(c);
           if (this.#left === 0) this.#phase = "header";
           break;
-        }
       }
     }
-    if (chunk.length > runStart) out.push(chunk.subarray(runStart));
-    return out;
+    if (chunk.length > c.runStart) c.out.push(chunk.subarray(c.runStart));
+    return c.out;
+  }
+
+  /** After the end-of-archive block: only zeros may follow, and none is passed on. */
+  #trailer(c: Cursor): void {
+    for (let k = c.i; k < c.chunk.length; k++) {
+      if (c.chunk[k] !== 0) throw new YonderError("Unexpected data after the end of the tar");
+    }
+    c.i = c.chunk.length;
+    c.runStart = c.i;
+  }
+
+  /** Takes up to `#left` bytes of the member being read. */
+  #take(c: Cursor): Uint8Array {
+    const n = Math.min(this.#left, c.chunk.length - c.i);
+    const part = c.chunk.subarray(c.i, c.i + n);
+    this.#left -= n;
+    c.i += n;
+    return part;
+  }
+
+  /**
+   * Collects a header block and acts on it once whole; false when the chunk ended inside it (the
+   * caller returns what is passed on so far).
+   */
+  #headerBlock(c: Cursor): boolean {
+    const { chunk, out } = c;
+    const began = this.#fill === 0 ? c.i : -1;
+    const n = Math.min(BLOCK - this.#fill, chunk.length - c.i);
+    this.#hdr.set(chunk.subarray(c.i, c.i + n), this.#fill);
+    this.#fill += n;
+    c.i += n;
+    if (this.#fill < BLOCK) {
+      // Incomplete: hold it back (it may be the end-of-archive block).
+      if (began >= 0) {
+        if (began > c.runStart) out.push(chunk.subarray(c.runStart, began));
+      } else if (c.i > c.runStart) out.push(chunk.subarray(c.runStart, c.i - n));
+      return false;
+    }
+    this.#fill = 0;
+    if (isZeroBlock(this.#hdr)) {
+      const end = began >= 0 ? began : c.runStart;
+      if (end > c.runStart) out.push(chunk.subarray(c.runStart, end));
+      c.runStart = c.i;
+      this.#phase = "end";
+      this.#finishMembers();
+      return true;
+    }
+    if (began < 0) {
+      // The header started in an earlier chunk: pass on the whole block now.
+      out.push(this.#hdr.slice());
+      c.runStart = c.i;
+    }
+    this.#header(parseHeader(this.#hdr));
+    return true;
   }
 
   /** Checks that the stream held every expected member (call at its end). */
@@ -253,15 +308,41 @@ export class TarFollower {
 
   #header(h: ReturnType<typeof parseHeader>): void {
     if ("LKxg".includes(h.typeflag)) {
-      if (h.size > 16 * 1024 * 1024) throw new YonderError("Oversized tar extension header");
-      this.#meta = new Uint8Array(h.size);
-      this.#metaAt = 0;
-      this.#metaKind = h.typeflag;
-      this.#left = h.size;
-      this.#phase = "meta";
-      if (h.size === 0) this.#endMeta();
+      this.#startMeta(h);
       return;
     }
+    const member = this.#memberOf(h);
+    const want = this.#items[this.#next];
+    if (!want) throw new YonderError(`Unplanned tar member "${member.name}"`);
+    if (member.name !== want.path) {
+      throw changed(want.path, `the tar stream has "${member.name}" in its place`);
+    }
+    this.#next++;
+    checkMember(want, member);
+    if (member.type !== "file") {
+      this.#phase = "header";
+      return;
+    }
+    this.#hash = this.#sha256();
+    this.#hashPath = want.path;
+    this.#left = member.size;
+    this.#phase = "data";
+    if (member.size === 0) this.#endData();
+  }
+
+  /** A pax or GNU long-name/long-link header: its data is read as metadata. */
+  #startMeta(h: ReturnType<typeof parseHeader>): void {
+    if (h.size > 16 * 1024 * 1024) throw new YonderError("Oversized tar extension header");
+    this.#meta = new Uint8Array(h.size);
+    this.#metaAt = 0;
+    this.#metaKind = h.typeflag;
+    this.#left = h.size;
+    this.#phase = "meta";
+    if (h.size === 0) this.#endMeta();
+  }
+
+  /** A member as its header and the metadata before it describe it (which this consumes). */
+  #memberOf(h: ReturnType<typeof parseHeader>): Member {
     const pax = this.#pax;
     const name = stripName(pax?.get("path") ?? this.#longName ?? h.name);
     const link = pax?.get("linkpath") ?? this.#longLink ?? h.linkname;
@@ -269,37 +350,7 @@ export class TarFollower {
     this.#pax = null;
     this.#longName = null;
     this.#longLink = null;
-    const want = this.#items[this.#next];
-    if (!want) throw new YonderError(`Unplanned tar member "${name}"`);
-    if (name !== want.path) {
-      throw changed(want.path, `the tar stream has "${name}" in its place`);
-    }
-    this.#next++;
-    const type = h.typeflag === "5"
-      ? "dir"
-      : h.typeflag === "2"
-      ? "symlink"
-      : h.typeflag === "0" || h.typeflag === "\0" || h.typeflag === "7"
-      ? "file"
-      : `type ${JSON.stringify(h.typeflag)}`;
-    if (type !== want.type) throw changed(want.path, `now a ${type}, planned a ${want.type}`);
-    if ((h.mode & 0o7777) !== want.mode) {
-      throw changed(want.path, `mode ${(h.mode & 0o7777).toString(8)}`);
-    }
-    if (type === "symlink" && link !== (want.target ?? "")) {
-      throw changed(want.path, `link target "${link}"`);
-    }
-    if (type === "file" && size !== want.size) throw changed(want.path, `size ${size}`);
-    if (type !== "file") {
-      if (size !== 0) throw changed(want.path, `unexpected data`);
-      this.#phase = "header";
-      return;
-    }
-    this.#hash = this.#sha256();
-    this.#hashPath = want.path;
-    this.#left = size;
-    this.#phase = "data";
-    if (size === 0) this.#endData();
+    return { name, type: memberType(h.typeflag), mode: h.mode & 0o7777, link, size };
   }
 
   #endMeta(): void {
@@ -586,7 +637,7 @@ export async function readTar(
       }
       if (!extract.destroyed) extract.end();
     } catch (e) {
-      extract.destroy(e instanceof Error ? e : new Error(String(e)));
+      extract.destroy(e instanceof Error ? e : new YonderError(String(e)));
     }
   })();
   try {
