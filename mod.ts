@@ -21,7 +21,11 @@ export {
   type Outcome,
   withHooks,
 } from "./lib/core/hooks.ts";
-export { SshEnvironment, type SshEnvironmentOptions } from "./lib/ssh/environment.ts";
+export {
+  SshEnvironment,
+  type SshEnvironmentOptions,
+  type SshExecSettings,
+} from "./lib/ssh/environment.ts";
 export { LocalEnvironment, type LocalEnvironmentOptions } from "./lib/local/environment.ts";
 export type { HostKeyPolicy, SshConnectOptions } from "./lib/ssh/options.ts";
 export { formatTarget, parseTarget, type Target } from "./lib/core/target.ts";
@@ -66,6 +70,7 @@ export type {
 export { push } from "./lib/tree/push.ts";
 export { pull } from "./lib/tree/pull.ts";
 export type { FileOpsHost } from "./lib/tree/file_ops_host.ts";
+export { EnvironmentBase } from "./lib/tree/environment_base.ts";
 export { isTransient, type RetryOptions, withRetry } from "./lib/core/retry.ts";
 export { shellQuote } from "./lib/core/quote.ts";
 export { VERSION } from "./lib/core/version.ts";

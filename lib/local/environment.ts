@@ -6,20 +6,23 @@
  * @module
  */
 
-import { type ChildProcess, type SpawnOptions, spawnVia } from "../core/spawn.ts";
-import { ShellCommand, shellTemplate, type ShellValue } from "../core/template.ts";
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
-import { CallOutput, checked, prologue } from "../core/exec_pipeline.ts";
-import { YonderError } from "../core/errors.ts";
+import { CallOutput, prologue } from "../core/exec_pipeline.ts";
 import { type Child, killGroup, spawn } from "../util/process.ts";
 import { feed, pump } from "../util/output.ts";
 import { checkStdioFiles } from "../core/file_stream.ts";
 import { FrameScanner, newNonce } from "../posix/frames.ts";
 import { buildWrapperScript } from "../posix/remote_script.ts";
-import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../core/kill_path.ts";
+import {
+  abortedBeforeStart,
+  armKillPath,
+  cwdError,
+  type KillReason,
+  stoppedStatus,
+} from "../core/kill_path.ts";
 import { deferred, KILL_GRACE_MS, withTimeout } from "../util/async.ts";
 import type * as F from "../core/files.ts";
-import { FileOpsHost } from "../tree/file_ops_host.ts";
+import { EnvironmentBase } from "../tree/environment_base.ts";
 
 /**
  * Options of {@linkcode LocalEnvironment}.
@@ -54,16 +57,13 @@ export interface LocalEnvironmentOptions {
  * console.assert(r.code === 0);
  * ```
  */
-export class LocalEnvironment extends FileOpsHost implements Environment {
+export class LocalEnvironment extends EnvironmentBase implements Environment {
   /** Always `"local"`. */
   readonly kind = "local" as const;
   /** Always `"local"`. */
   readonly label = "local";
   #base: string | undefined;
   #log: Logger;
-  #closed = false;
-  #closing = new AbortController();
-  #inflight = new Set<Promise<unknown>>();
 
   /** Creates the local environment. */
   constructor(options: LocalEnvironmentOptions = {}) {
@@ -77,30 +77,6 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     return Promise.resolve(new LocalEnvironment(options));
   }
 
-  /** Runs a command on this machine; see {@linkcode Environment.exec}. */
-  exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
-    if (this.#closed) return Promise.reject(new YonderError("Local environment is closed"));
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
-    const p = this.#exec(command, { ...options, signal }).then((r) =>
-      checked(command, r, options.check, this.label)
-    );
-    this.#inflight.add(p);
-    p.finally(() => this.#inflight.delete(p)).catch(() => {});
-    return p;
-  }
-
-  /** Starts a command, streaming; see {@linkcode Environment.spawn}. */
-  spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
-    return spawnVia((c, o) => this.exec(c, o), command, options);
-  }
-
-  /** A command from a template, every value one quoted word; see {@linkcode Environment.$}. */
-  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
-    return new ShellCommand(this, shellTemplate(strings, ...values));
-  }
-
   #resolveCwd(cwd: string | undefined): string | undefined {
     const home = Deno.env.get("HOME") ?? "";
     const expand = (p: string) =>
@@ -111,7 +87,11 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     return `${expand(this.#base).replace(/\/+$/, "")}/${c}`;
   }
 
-  async #exec(command: readonly string[] | string, opts: ExecOptions): Promise<ExecResult> {
+  /** Runs a command on this machine; see {@linkcode Environment.exec}. */
+  protected async run(
+    command: readonly string[] | string,
+    opts: ExecOptions,
+  ): Promise<ExecResult> {
     const { started, env } = prologue(command, opts, this.#log);
     const cwd = this.#resolveCwd(opts.cwd);
     if (cwd !== undefined) await checkDir(cwd);
@@ -121,112 +101,22 @@ export class LocalEnvironment extends FileOpsHost implements Environment {
     opts = { ...opts, stdinFile: abs(opts.stdinFile), stdoutFile: abs(opts.stdoutFile) };
     await checkStdioFiles(opts);
     if (opts.signal?.aborted) return abortedBeforeStart(started);
-    const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
     const nonce = newNonce();
-    const endFrame = opts.stdoutFile === undefined;
-    // The same wrapper as on a remote host: the command in a child of a shell that leads the
-    // call's process group (detached), hangs the group up when the command ends, and reports;
-    // without stdin of its own, stdin is the lifeline (it closes if this process dies).
-    const script = buildWrapperScript({
-      nonce,
-      command,
-      nullStdin: !userStdin,
-      lifeline: !userStdin,
-      hangup: true,
-      endFrame,
-    });
-    const child = spawn("sh", {
-      args: ["-c", script],
-      stdin: opts.stdinFile === undefined ? "piped" : "null",
-      ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
-      ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
-      stdout: "piped",
-      stderr: "piped",
-      env,
-      ...(cwd !== undefined ? { cwd } : {}),
-      detached: true,
-    });
-    const output = new CallOutput(opts);
-    let exit: number | null = null;
-    const exitSeen = deferred();
-    const endSeen = deferred();
-    const outScanner = new FrameScanner(
-      nonce,
-      (c) => output.out(c),
-      (kind) => kind === "end" && endSeen.resolve(),
-    );
-    const errScanner = new FrameScanner(nonce, (c) => output.err(c), (kind, value) => {
-      if (kind !== "exit") return;
-      exit = Number(value);
-      exitSeen.resolve();
-    });
-    const ended = new AbortController();
-    const drained = new AbortController();
-    const feeding = child.stdin
-      ? (opts.stdin !== undefined
-        ? feed(child.stdin, opts.stdin, ended.signal)
-        : holdOpen(child.stdin, ended.signal))
-      : Promise.resolve();
-    const pumping = Promise.all([
-      pump(child.stdout, (c) => {
-        outScanner.push(c);
-        return output.backpressure("out");
-      }, drained.signal).then(() => outScanner.end()),
-      pump(child.stderr, (c) => {
-        errScanner.push(c);
-        return output.backpressure("err");
-      }, drained.signal).then(() => errScanner.end()),
-    ]);
-    let killedBy: "timeout" | "abort" | null = null;
-    const killPath = armKillPath(opts, (why) => {
-      if (exit !== null) return Promise.resolve(); // It ended on its own already.
-      killedBy = why;
-      output.release();
-      this.#log(`${why}: stopping process group ${child.pid}`);
-      return stopGroup(child);
-    }, output.guard);
-    let status;
-    try {
-      status = await child.status;
-      // The wrapper has reported (or was killed): its frames are in the pipes already, unless a
-      // process the call left (setsid, nohup) holds them open; do not wait for that one.
-      const framesIn = Promise.all([exitSeen.promise, endFrame ? endSeen.promise : null]);
-      if (await withTimeout(Promise.race([pumping, framesIn]), LINGER_MS) === null) {
-        this.#log("output pipes still held open after the call; closing them");
-      }
-      drained.abort();
-      ended.abort();
-      await pumping;
-      await feeding;
-      await killPath.done();
-    } finally {
-      drained.abort();
-      ended.abort();
-      killPath.disarm();
+    const child = startWrapper(command, opts, { env, cwd, nonce });
+    const call = await runLocalCall(child, nonce, opts, this.#log);
+    const { output } = call;
+    if (call.killedBy) {
+      const { code, signal } = stoppedStatus(call.killedBy);
+      return output.result(started, code, signal, call.killedBy === "timeout");
     }
-    output.guard.rethrow();
-    const result = (code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult =>
-      output.result(started, code, signal, timedOut);
-    if (killedBy) {
-      const { code, signal } = stoppedStatus(killedBy);
-      return result(code, signal, killedBy === "timeout");
-    }
-    if (exit !== null) return result(exit, null, false);
+    if (call.exit !== null) return output.result(started, call.exit, null, false);
     // The wrapper itself was killed (the command signalled its own group).
-    return result(status.code, status.signal, false);
+    return output.result(started, call.status.code, call.status.signal, false);
   }
 
-  /** Stops commands still running, through the same kill path as a timeout. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closing.abort();
-    await Promise.allSettled([...this.#inflight]);
-  }
-
-  /** Same as {@linkcode close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  /** Nothing else to release: `close()` has stopped the running commands already. */
+  protected release(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** The local file operations (paths resolve like the working directory). */
@@ -252,6 +142,129 @@ async function checkDir(path: string): Promise<void> {
 
 /** How long the output pipes may stay open after the wrapper exited. */
 const LINGER_MS = 250;
+
+/**
+ * Starts the same wrapper as on a remote host: the command in a child of a shell that leads the
+ * call's process group (detached), hangs the group up when the command ends, and reports; without
+ * stdin of its own, stdin is the lifeline (it closes if this process dies).
+ */
+function startWrapper(
+  command: readonly string[] | string,
+  opts: ExecOptions,
+  how: { env: Record<string, string>; cwd: string | undefined; nonce: string },
+): Child {
+  const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
+  const script = buildWrapperScript({
+    nonce: how.nonce,
+    command,
+    nullStdin: !userStdin,
+    lifeline: !userStdin,
+    hangup: true,
+    endFrame: opts.stdoutFile === undefined,
+  });
+  return spawn("sh", {
+    args: ["-c", script],
+    stdin: opts.stdinFile === undefined ? "piped" : "null",
+    ...(opts.stdinFile !== undefined ? { stdinFile: opts.stdinFile } : {}),
+    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+    stdout: "piped",
+    stderr: "piped",
+    env: how.env,
+    ...(how.cwd !== undefined ? { cwd: how.cwd } : {}),
+    detached: true,
+  });
+}
+
+/** How a local call ended. */
+interface LocalCall {
+  output: CallOutput;
+  exit: number | null;
+  killedBy: KillReason | null;
+  status: { code: number; signal: Deno.Signal | null };
+}
+
+/** Reads the wrapper's pipes through frame scanners; resolves the exit and end frames. */
+function readFrames(
+  child: Child,
+  nonce: string,
+  output: CallOutput,
+  drained: AbortSignal,
+  onExit: (code: number) => void,
+) {
+  const exitSeen = deferred<number>();
+  const endSeen = deferred();
+  const out = new FrameScanner(nonce, (c) => output.out(c), (kind) => {
+    if (kind === "end") endSeen.resolve();
+  });
+  const err = new FrameScanner(nonce, (c) => output.err(c), (kind, value) => {
+    if (kind !== "exit") return;
+    onExit(Number(value));
+    exitSeen.resolve(Number(value));
+  });
+  const pumping = Promise.all([
+    pump(child.stdout, (c) => {
+      out.push(c);
+      return output.backpressure("out");
+    }, drained).then(() => out.end()),
+    pump(child.stderr, (c) => {
+      err.push(c);
+      return output.backpressure("err");
+    }, drained).then(() => err.end()),
+  ]);
+  return { exitSeen: exitSeen.promise, endSeen: endSeen.promise, pumping };
+}
+
+/** Runs a started wrapper to its end: output, frames, kill path, stdin. */
+async function runLocalCall(
+  child: Child,
+  nonce: string,
+  opts: ExecOptions,
+  log: (line: string) => void,
+): Promise<LocalCall> {
+  const output = new CallOutput(opts);
+  const call: LocalCall = {
+    output,
+    exit: null,
+    killedBy: null,
+    status: { code: -1, signal: null },
+  };
+  const ended = new AbortController();
+  const drained = new AbortController();
+  const feeding = !child.stdin
+    ? Promise.resolve()
+    : opts.stdin !== undefined
+    ? feed(child.stdin, opts.stdin, ended.signal)
+    : holdOpen(child.stdin, ended.signal);
+  const frames = readFrames(child, nonce, output, drained.signal, (code) => (call.exit = code));
+  const killPath = armKillPath(opts, (why) => {
+    if (call.exit !== null) return Promise.resolve(); // It ended on its own already.
+    call.killedBy = why;
+    output.release();
+    log(`${why}: stopping process group ${child.pid}`);
+    return stopGroup(child);
+  }, output.guard);
+  try {
+    call.status = await child.status;
+    // The wrapper has reported (or was killed): its frames are in the pipes already, unless a
+    // process the call left (setsid, nohup) holds them open; do not wait for that one.
+    const endFrame = opts.stdoutFile === undefined;
+    const framesIn = Promise.all([frames.exitSeen, endFrame ? frames.endSeen : null]);
+    if (await withTimeout(Promise.race([frames.pumping, framesIn]), LINGER_MS) === null) {
+      log("output pipes still held open after the call; closing them");
+    }
+    drained.abort();
+    ended.abort();
+    await frames.pumping;
+    await feeding;
+    await killPath.done();
+  } finally {
+    drained.abort();
+    ended.abort();
+    killPath.disarm();
+  }
+  output.guard.rethrow();
+  return call;
+}
 
 /** Keeps `stdin` open, writing nothing, until `until` aborts: the command's lifeline. */
 async function holdOpen(stdin: WritableStream<Uint8Array>, until: AbortSignal): Promise<void> {

@@ -5,9 +5,6 @@
  * @module
  */
 
-import { checked } from "../core/exec_pipeline.ts";
-import { type ChildProcess, type SpawnOptions, spawnVia } from "../core/spawn.ts";
-import { ShellCommand, shellTemplate, type ShellValue } from "../core/template.ts";
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
 import { UsageError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget, type Target } from "../core/target.ts";
@@ -16,31 +13,27 @@ import type { Master } from "./master.ts";
 import { acquireMaster, type MasterLease } from "./registry.ts";
 import { SessionPool } from "./session.ts";
 import type * as F from "../core/files.ts";
-import { FileOpsHost } from "../tree/file_ops_host.ts";
+import { EnvironmentBase } from "../tree/environment_base.ts";
 import { withRetry } from "../core/retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 
 /**
- * Options of {@linkcode SshEnvironment.open}: how to reach the host ({@linkcode SshConnectOptions})
- * and how to use the connection.
+ * How an {@linkcode SshEnvironment} runs commands over its connection: sessions, channels and
+ * masters. The connection itself is {@linkcode SshConnectOptions}.
+ *
+ * Capacity: each master (one SSH connection) carries at most `maxChannels` channels at once
+ * (default 8; sshd's `MaxSessions` defaults to 10 and 2 more are kept for kills); of those,
+ * `sessions` (default 6) hold persistent remote shells for the fast path. When everything is
+ * busy, calls queue, unless `maxMasters` (default 1) allows opening another connection.
  *
  * @example
  * ```ts
- * import { SshEnvironment, type SshEnvironmentOptions } from "../../mod.ts";
- * const options: SshEnvironmentOptions = {
- *   port: 2222,
- *   session: "stateful", // `cd` and `export` carry over between calls, like a terminal
- *   logger: (line) => console.error(`[yonder] ${line}`),
- *   signal: AbortSignal.timeout(30_000), // give up connecting after 30 s
- * };
- * await using env = await SshEnvironment.open("deploy@build.example.com", options);
- * await env.exec("cd /srv/app && export NODE_ENV=production");
- * await env.exec(["npm", "run", "build"]); // runs in /srv/app with NODE_ENV set
+ * import type { SshExecSettings } from "../../mod.ts";
+ * // A busy agent backend: more shells, and up to 3 connections before calls queue.
+ * const settings: SshExecSettings = { session: "stateless", sessions: 6, maxMasters: 3 };
  * ```
  */
-export interface SshEnvironmentOptions extends SshConnectOptions {
-  /** Receives yonder's debug lines (e.g. `(line) => console.error(line)`). */
-  logger?: Logger;
+export interface SshExecSettings {
   /** Most channels open at once over the master; more calls wait. Default 8. */
   maxChannels?: number;
   /**
@@ -62,16 +55,39 @@ export interface SshEnvironmentOptions extends SshConnectOptions {
    */
   sessions?: number;
   /**
-   * Aborting stops `open` while it connects (it rejects with the signal's reason); calls are not
-   * affected (each takes a signal of its own).
-   */
-  signal?: AbortSignal;
-  /**
    * When every session and channel of the open masters is busy, open another master (another
    * connection, with its own sessions and channels) instead of queueing, up to this many.
    * Default 1.
    */
   maxMasters?: number;
+}
+
+/**
+ * Options of {@linkcode SshEnvironment.open}: how to reach the host ({@linkcode SshConnectOptions})
+ * and how to use the connection.
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type SshEnvironmentOptions } from "../../mod.ts";
+ * const options: SshEnvironmentOptions = {
+ *   port: 2222,
+ *   session: "stateful", // `cd` and `export` carry over between calls, like a terminal
+ *   logger: (line) => console.error(`[yonder] ${line}`),
+ *   signal: AbortSignal.timeout(30_000), // give up connecting after 30 s
+ * };
+ * await using env = await SshEnvironment.open("deploy@build.example.com", options);
+ * await env.exec("cd /srv/app && export NODE_ENV=production");
+ * await env.exec(["npm", "run", "build"]); // runs in /srv/app with NODE_ENV set
+ * ```
+ */
+export interface SshEnvironmentOptions extends SshConnectOptions, SshExecSettings {
+  /** Receives yonder's debug lines (e.g. `(line) => console.error(line)`). */
+  logger?: Logger;
+  /**
+   * Aborting stops `open` while it connects (it rejects with the signal's reason); calls are not
+   * affected (each takes a signal of its own).
+   */
+  signal?: AbortSignal;
 }
 
 /** An extra master with its own sessions, opened when the first one is saturated. */
@@ -114,7 +130,7 @@ export const DEFAULT_SESSIONS = 6;
  * console.log(r.code, new TextDecoder().decode(r.stdout));
  * ```
  */
-export class SshEnvironment extends FileOpsHost implements Environment {
+export class SshEnvironment extends EnvironmentBase implements Environment {
   /** Always `"ssh"`. */
   readonly kind = "ssh" as const;
   /** The parsed target. */
@@ -123,9 +139,6 @@ export class SshEnvironment extends FileOpsHost implements Environment {
   readonly options: SshEnvironmentOptions;
   #lease: MasterLease | null;
   #ctx: SshExecContext;
-  #closed = false;
-  #closing = new AbortController();
-  #inflight = new Set<Promise<unknown>>();
   #pool: SessionPool | null = null;
 
   private constructor(target: Target, options: SshEnvironmentOptions, lease: MasterLease | null) {
@@ -223,32 +236,10 @@ export class SshEnvironment extends FileOpsHost implements Environment {
   }
 
   /** Runs a command on the remote host; see {@linkcode Environment.exec}. */
-  exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
-    if (this.#closed) {
-      return Promise.reject(new YonderError(`Environment "${this.label}" is closed`));
-    }
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
-    const p = this.#route(command, { ...options, signal }).then((r) =>
-      checked(command, r, options.check, this.label)
-    );
-    this.#inflight.add(p);
-    p.finally(() => this.#inflight.delete(p)).catch(() => {});
-    return p;
-  }
-
-  /** Starts a command, streaming; see {@linkcode Environment.spawn}. */
-  spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
-    return spawnVia((c, o) => this.exec(c, o), command, options);
-  }
-
-  /** A command from a template, every value one quoted word; see {@linkcode Environment.$}. */
-  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
-    return new ShellCommand(this, shellTemplate(strings, ...values));
-  }
-
-  async #route(command: readonly string[] | string, options: ExecOptions): Promise<ExecResult> {
+  protected async run(
+    command: readonly string[] | string,
+    options: ExecOptions,
+  ): Promise<ExecResult> {
     const ownChannel = options.stdin !== undefined || options.stdinFile !== undefined ||
       options.stdoutFile !== undefined;
     // Decided synchronously, so concurrent calls each see the demand of the ones before them.
@@ -371,25 +362,17 @@ export class SshEnvironment extends FileOpsHost implements Environment {
   }
 
   /**
-   * Stops commands still running (through the same kill path as a timeout), then stops the master
-   * if no other environment in this process shares it.
+   * Once `close()` has stopped the commands still running (through the same kill path as a
+   * timeout): ends the sessions, then stops the master if no other environment in this process
+   * shares it.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closing.abort();
-    await Promise.allSettled([...this.#inflight]);
+  protected async release(): Promise<void> {
     await this.#pool?.close();
     this.#pool = null;
     for (const lane of this.#lanes.splice(0)) await lane.lease.release();
     const lease = this.#lease;
     this.#lease = null;
     await lease?.release();
-  }
-
-  /** Same as {@linkcode close}, for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 
   /** The remote file operations: each one command over this environment's exec. */

@@ -1,0 +1,370 @@
+/**
+ * One ssh client running one wrapped command (a channel of the master, the master's own
+ * session, or a plain connection) until its frames are in: the call's output, its status, the
+ * kill path, and a client that lingers closed. What the outcome means is decided elsewhere
+ * (`outcome.ts`).
+ *
+ * @module
+ */
+
+import type { ExecOptions } from "../core/environment.ts";
+import { CallOutput } from "../core/exec_pipeline.ts";
+import { armKillPath, type KillPath, type KillReason } from "../core/kill_path.ts";
+import { type Child, spawn } from "../util/process.ts";
+import { feed, pump } from "../util/output.ts";
+import { deferred, sleep, withTimeout } from "../util/async.ts";
+import { FrameScanner } from "../posix/frames.ts";
+import type { Master } from "./master.ts";
+import { buildSshArgv, type SshConnectOptions } from "./options.ts";
+import type { Logger } from "../core/environment.ts";
+import type { Target } from "../core/target.ts";
+
+/** Where and how to run. */
+export interface SshExecContext {
+  /** The target. */
+  target: Target;
+  /** Connection options. */
+  options: SshConnectOptions;
+  /** The master to multiplex over; null for a plain connection per call (Windows). */
+  master: Master | null;
+  /** Debug logger. */
+  log: Logger;
+  /**
+   * When no master runs yet, let the call itself be the master (one ssh process for a one-shot
+   * call) instead of starting a master and then a channel.
+   */
+  oneShot?: boolean;
+}
+
+/** What one call needs besides the caller's options. */
+export interface CallPlan {
+  /** The call's frame nonce. */
+  nonce: string;
+  /** stdin stays open (and empty) for the whole call: the wrapper's lifeline. */
+  lifeline: boolean;
+  /** The keeper watches the call and hangs up what it leaves (else the wrapper does). */
+  keeper: boolean;
+  /** The wrapper script, ssh's remote command. */
+  script: string;
+  /** Environment sent first on stdin, or null. */
+  header: Uint8Array | null;
+  /** stdin of the ssh client is a pipe from this process (else a file, or nothing). */
+  pipeStdin: boolean;
+  /** The wrapper writes an end frame on stdout. */
+  endFrame: boolean;
+}
+
+/** What a finished client leaves to interpret. */
+export interface ClientOutcome {
+  /** The ssh client's exit (code -1 when it did not exit: a carried call). */
+  status: { code: number; signal: Deno.Signal | null };
+  /** The call's output. */
+  output: CallOutput;
+  /** The command's process group, once its frame came. */
+  pgid: number | null;
+  /** The command's exit status, once its frame came. */
+  exit: number | null;
+  /** A working directory that could not be entered (its failure kind). */
+  cwd: string | null;
+  /** Why the kill path stopped the command, if it did. */
+  killedBy: KillReason | null;
+  /** The last bytes ssh wrote on stderr, as text. */
+  stderrTail: string;
+  /** The call ran as the master's own session. */
+  carried: boolean;
+  /** The master's start count when the call began (to tell a restarted master apart). */
+  generation: number;
+}
+
+const STDERR_TAIL_BYTES = 8192;
+/** How long a client may linger after its call ended before it is closed. */
+const LINGER_MS = 250;
+
+/** Starts the ssh client of a call (or hands the call to a master that is starting). */
+async function startClient(
+  ctx: SshExecContext,
+  plan: CallPlan,
+  opts: ExecOptions,
+  mayCarry: boolean,
+): Promise<{ child: Child; carried: boolean }> {
+  const files = {
+    ...(opts.stdinFile !== undefined && !plan.pipeStdin ? { stdinFile: opts.stdinFile } : {}),
+    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+  };
+  const hasStdin = plan.pipeStdin || opts.stdinFile !== undefined;
+  const carried = mayCarry ? await ctx.master!.startCarrying(plan.script, hasStdin, files) : null;
+  if (carried) return { child: carried, carried: true };
+  if (mayCarry) await ctx.master!.ensure();
+  const how = ctx.master
+    ? { kind: "client" as const, controlPath: ctx.master.controlPath }
+    : { kind: "direct" as const };
+  const child = spawn(ctx.options.sshPath ?? "ssh", {
+    args: buildSshArgv(ctx.target, ctx.options, { ...how, command: plan.script, stdin: hasStdin }),
+    stdin: plan.pipeStdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...files,
+    // Not detached: a new session costs a fork instead of a spawn (about 3 ms here). A terminal
+    // Ctrl-C that reaches this client only closes its channel; the remote lifeline and the kill
+    // path still stop the remote group.
+  });
+  return { child, carried: false };
+}
+
+/**
+ * Feeds the client's stdin: the environment block, then the caller's stdin; without one, stdin
+ * stays open (and empty) until the call ends when the wrapper's lifeline watches it. Ends when
+ * `ended` aborts, whatever the source does.
+ */
+async function feedClient(
+  child: Child,
+  plan: CallPlan,
+  opts: ExecOptions,
+  ended: AbortSignal,
+): Promise<void> {
+  const stdin = child.stdin;
+  if (!stdin) return;
+  if (plan.header && !await writeHeader(stdin, plan.header, ended)) return;
+  if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
+  if (opts.stdinFile !== undefined) {
+    const file = await Deno.open(opts.stdinFile);
+    return await feed(stdin, file.readable, ended);
+  }
+  if (plan.lifeline && !ended.aborted) {
+    await new Promise<void>((r) => ended.addEventListener("abort", () => r(), { once: true }));
+  }
+  await stdin.close().catch(() => {});
+}
+
+/** Writes the environment block; false when the client went away first. */
+async function writeHeader(
+  stdin: WritableStream<Uint8Array>,
+  header: Uint8Array,
+  ended: AbortSignal,
+): Promise<boolean> {
+  const writer = stdin.getWriter();
+  const stop = () => writer.abort().catch(() => {});
+  ended.addEventListener("abort", stop, { once: true });
+  try {
+    await writer.write(header);
+    writer.releaseLock();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    ended.removeEventListener("abort", stop);
+  }
+}
+
+function keepTail(prev: Uint8Array, chunk: Uint8Array): Uint8Array {
+  if (chunk.length >= STDERR_TAIL_BYTES) return chunk.slice(chunk.length - STDERR_TAIL_BYTES);
+  const keep = Math.min(prev.length, STDERR_TAIL_BYTES - chunk.length);
+  const out = new Uint8Array(keep + chunk.length);
+  out.set(prev.subarray(prev.length - keep));
+  out.set(chunk, keep);
+  return out;
+}
+
+/** One running client and what its frames said so far. */
+class ChannelCall {
+  readonly #ctx: SshExecContext;
+  readonly #plan: CallPlan;
+  readonly #opts: ExecOptions;
+  readonly #child: Child;
+  readonly #o: ClientOutcome;
+  #errTail: Uint8Array = new Uint8Array(0);
+  readonly #pgidKnown = deferred();
+  readonly #exitSeen = deferred();
+  readonly #endSeen = deferred();
+  readonly #stopped = deferred();
+  /** Aborts when the call is over: stdin feeding stops. */
+  readonly #ended = new AbortController();
+  /** Aborts when the output must not be waited for any longer. */
+  readonly #drained = new AbortController();
+  #status: ClientOutcome["status"] | null = null;
+
+  constructor(ctx: SshExecContext, plan: CallPlan, opts: ExecOptions, started: ClientStart) {
+    this.#ctx = ctx;
+    this.#plan = plan;
+    this.#opts = opts;
+    this.#child = started.child;
+    this.#o = {
+      status: { code: -1, signal: null },
+      output: new CallOutput(opts),
+      pgid: null,
+      exit: null,
+      cwd: null,
+      killedBy: null,
+      stderrTail: "",
+      carried: started.carried,
+      generation: ctx.master?.starts ?? 0,
+    };
+    this.#child.status.then((s) => (this.#status = s));
+  }
+
+  /** Scanners for the wrapper's frames on stdout (end) and stderr (pid, exit, cwd). */
+  #scanners(): { out: FrameScanner; err: FrameScanner } {
+    const o = this.#o;
+    const err = new FrameScanner(this.#plan.nonce, (chunk) => {
+      o.output.err(chunk);
+      this.#errTail = keepTail(this.#errTail, chunk);
+    }, (kind, value) => {
+      if (kind === "pid") {
+        o.pgid = Number(value);
+        this.#ctx.master?.watchGroup(o.pgid);
+        this.#pgidKnown.resolve();
+      } else if (kind === "exit") {
+        o.exit = Number(value);
+        this.#exitSeen.resolve();
+      } else if (kind === "cwd") o.cwd = value;
+    });
+    const out = new FrameScanner(this.#plan.nonce, (chunk) => o.output.out(chunk), (kind) => {
+      if (kind === "end") this.#endSeen.resolve();
+    });
+    return { out, err };
+  }
+
+  /** Reads both pipes through the scanners; `outDone` settles when stdout closed. */
+  #pump(): { outDone: Promise<void>; all: Promise<unknown> } {
+    const { out, err } = this.#scanners();
+    const output = this.#o.output;
+    const outDone = pump(this.#child.stdout, (c) => {
+      out.push(c);
+      return output.backpressure("out");
+    }, this.#drained.signal).then(() => out.end());
+    const errDone = pump(this.#child.stderr, (c) => {
+      err.push(c);
+      return output.backpressure("err");
+    }, this.#drained.signal).then(() => err.end());
+    return { outDone, all: Promise.all([outDone, errDone]) };
+  }
+
+  /** The kill path's action: stop the remote group, then the client. */
+  async #kill(why: KillReason): Promise<void> {
+    const o = this.#o;
+    if (o.exit !== null) return; // The command ended on its own already.
+    o.killedBy = why;
+    o.output.release();
+    this.#ctx.log(`${why}: stopping the remote command`);
+    await killRemote(this.#ctx, this.#child, o, this.#pgidKnown.promise);
+    this.#stopped.resolve();
+  }
+
+  /** Waits until the call is over: frames in, client gone, kill done, or session closed. */
+  async #over(outDone: Promise<void>): Promise<void> {
+    // A carried call's ssh (the master) outlives the session, and so does its stderr; its stdout
+    // closes with the session. Ended without frames, the wrapper was killed (a command that
+    // SIGKILLs its own process group): then this is the only end the call gets.
+    const sessionClosed = this.#o.carried && this.#child.stdout
+      ? outDone.then(() => sleep(LINGER_MS, this.#ended.signal))
+      : new Promise<void>(() => {});
+    const framesIn = Promise.all([
+      this.#exitSeen.promise,
+      this.#plan.endFrame ? this.#endSeen.promise : null,
+    ]);
+    await Promise.race([this.#child.status, framesIn, this.#stopped.promise, sessionClosed]);
+  }
+
+  /** Closes a client that lingers after its call (something it left holds the remote pipes). */
+  async #closeLingering(): Promise<void> {
+    const exited = this.#child.status;
+    if (this.#o.carried || await withTimeout(exited, LINGER_MS) !== null) return;
+    this.#ctx.log("the call ended but its channel stays open; closing it");
+    this.#child.kill("SIGTERM");
+    if (await withTimeout(exited, 2000) === null) this.#child.kill("SIGKILL");
+    await exited;
+  }
+
+  /** Runs the call to its end and returns its outcome. */
+  async run(): Promise<ClientOutcome> {
+    const o = this.#o;
+    const feeding = feedClient(this.#child, this.#plan, this.#opts, this.#ended.signal)
+      .catch(() => {});
+    const pumps = this.#pump();
+    const killPath = armKillPath(this.#opts, (why) => this.#kill(why), o.output.guard);
+    try {
+      await this.#over(pumps.outDone);
+      await this.#closeLingering();
+      if (this.#status === null || o.carried) this.#drained.abort();
+      await pumps.all;
+      o.status = this.#status ?? { code: -1, signal: null };
+      this.#ctx.log(this.#status ? `ssh exited (code ${o.status.code})` : "call done");
+      this.#ended.abort();
+      await feeding;
+      await killPath.done();
+    } catch (e) {
+      // Nothing reads the output any more: stop the command.
+      if (o.exit === null && o.pgid !== null) await this.#ctx.master?.killGroup(o.pgid);
+      if (!o.carried) this.#child.kill("SIGKILL");
+      throw e;
+    } finally {
+      this.#finish(killPath);
+    }
+    // A callback of the caller threw: the command was stopped through the kill path; the call
+    // rejects with that error.
+    o.output.guard.rethrow();
+    o.stderrTail = new TextDecoder().decode(this.#errTail);
+    return o;
+  }
+
+  #finish(killPath: KillPath): void {
+    this.#ended.abort();
+    this.#drained.abort();
+    killPath.disarm();
+    const pgid = this.#o.pgid;
+    if (pgid === null) return;
+    if (this.#plan.keeper) this.#ctx.master?.endedGroup(pgid);
+    else this.#ctx.master?.unwatchGroup(pgid);
+  }
+}
+
+/** A started client: its process, and whether it is the master carrying the call. */
+interface ClientStart {
+  child: Child;
+  carried: boolean;
+}
+
+/**
+ * Runs one call's client to its end. With `mayCarry`, a master that is not up yet carries the
+ * call as its own session (one ssh process for a one-shot call).
+ */
+export async function runClient(
+  ctx: SshExecContext,
+  plan: CallPlan,
+  opts: ExecOptions,
+  mayCarry: boolean,
+): Promise<ClientOutcome> {
+  const started = await startClient(ctx, plan, opts, mayCarry);
+  return await new ChannelCall(ctx, plan, opts, started).run();
+}
+
+/**
+ * The one kill path of a channel call: kill the remote process group over the master, then the
+ * local client. A command whose group is not known yet has not started (or only just): closing
+ * the client is enough then, and the remote lifeline stops anything that did start.
+ */
+async function killRemote(
+  ctx: SshExecContext,
+  child: Child,
+  o: ClientOutcome,
+  pgidKnown: Promise<void>,
+): Promise<void> {
+  const exited = child.status.then(() => {});
+  if (o.pgid === null && ctx.master?.alive) {
+    await withTimeout(Promise.race([pgidKnown, exited]), 250);
+  }
+  if (o.pgid !== null && o.exit === null && ctx.master) {
+    await ctx.master.killGroup(o.pgid);
+  } else if (o.pgid !== null && o.exit === null) {
+    ctx.log(`no master: closing the connection of process group ${o.pgid}`);
+  }
+  if (o.pgid !== null && o.carried) return; // The group is gone; the master stays.
+  // The group is gone (or never started): the client exits unless something that left the group
+  // holds the remote pipes; closing the client closes the channel.
+  if (o.pgid !== null && await withTimeout(exited, LINGER_MS) !== null) return;
+  child.kill("SIGTERM");
+  if (await withTimeout(exited, 1000) === null) {
+    ctx.log("local ssh client still running; killing it");
+    child.kill("SIGKILL");
+  }
+}
