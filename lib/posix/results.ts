@@ -38,74 +38,134 @@ export function fileFailure(
 ): unknown {
   if (signal?.aborted) return signal.reason;
   const text = tail(dec.decode(r.stderr), 3);
-  const detail = text ? `: ${text.split("\n").at(-1)}` : "";
-  const S = FILE_STATUS;
-  const dir = dirname(path, true);
-  const where = { where: host };
-  switch (r.code) {
-    case S.notFound:
-      if (op === "write" || op === "create") {
-        return new NotFound(
-          op === "create" ? path : dir,
-          `Directory "${dir}" does not exist on "${host}"`,
-          { ...where, hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
-        );
-      }
-      return new NotFound(path, `"${path}" does not exist on "${host}"`, where);
-    case S.denied:
-      return new PermissionDenied(
-        path,
-        `Permission denied: cannot ${op} "${path}" on "${host}"`,
-        where,
-      );
-    case S.notDir:
-      return new NotADirectory(
-        op === "list" ? path : dir,
-        op === "list"
-          ? `"${path}" on "${host}" is not a directory`
-          : `A parent of "${path}" on "${host}" is not a directory`,
-        where,
-      );
-    case S.noSpace:
-      return new NoSpace(path, `No space left on "${host}" to write "${path}"${detail}`, {
+  const failure: Failure = {
+    op,
+    path,
+    host,
+    code: r.code,
+    dir: dirname(path, true),
+    detail: text ? `: ${text.split("\n").at(-1)}` : "",
+    where: { where: host },
+  };
+  return (FAILURES.get(r.code) ?? otherFailure)(failure);
+}
+
+/** What the error for a failed file script is made from. */
+interface Failure {
+  /** The operation that failed. */
+  op: Op;
+  /** The path it was about. */
+  path: string;
+  /** The host's label. */
+  host: string;
+  /** The script's exit status. */
+  code: number;
+  /** The parent directory of `path`. */
+  dir: string;
+  /** `: ` and the last line of the script's stderr, or `""` if it wrote none. */
+  detail: string;
+  /** The errors' `where` option: the host. */
+  where: { where: string };
+}
+
+/** Builds the error for one exit status. */
+type FailureBuilder = (f: Failure) => YonderError;
+
+/** Not found: for a write or create, the directory it goes in; else the path itself. */
+function notFoundFailure({ op, path, host, dir, where }: Failure): NotFound {
+  if (op !== "write" && op !== "create") {
+    return new NotFound(path, `"${path}" does not exist on "${host}"`, where);
+  }
+  return new NotFound(
+    op === "create" ? path : dir,
+    `Directory "${dir}" does not exist on "${host}"`,
+    { ...where, hint: "Create it first, or pass mkdirs (CLI: --mkdirs)" },
+  );
+}
+
+/** Not a directory: the path itself when listing it, else one of its parents. */
+function notDirFailure({ op, path, host, dir, where }: Failure): NotADirectory {
+  return new NotADirectory(
+    op === "list" ? path : dir,
+    op === "list"
+      ? `"${path}" on "${host}" is not a directory`
+      : `A parent of "${path}" on "${host}" is not a directory`,
+    where,
+  );
+}
+
+/** Any other status: the script's last line of stderr, or the status. */
+function otherFailure({ op, path, host, code, detail, where }: Failure): FileError {
+  return new FileError(
+    path,
+    `Cannot ${op} "${path}" on "${host}"${detail || ` (exit ${code})`}`,
+    where,
+  );
+}
+
+/**
+ * The error of each exit status a file script reports ({@linkcode FILE_STATUS}), and of the
+ * exec pipeline's 124 (timed out) and 143 (stopped with SIGTERM); any other is {@linkcode otherFailure}.
+ */
+const FAILURES = new Map<number, FailureBuilder>([
+  [FILE_STATUS.notFound, notFoundFailure],
+  [
+    FILE_STATUS.denied,
+    ({ op, path, host, where }) =>
+      new PermissionDenied(path, `Permission denied: cannot ${op} "${path}" on "${host}"`, where),
+  ],
+  [FILE_STATUS.notDir, notDirFailure],
+  [
+    FILE_STATUS.noSpace,
+    ({ path, host, detail, where }) =>
+      new NoSpace(path, `No space left on "${host}" to write "${path}"${detail}`, {
         ...where,
         hint:
           "Free space (or raise the file size limit) on the remote; the destination was not changed",
-      });
-    case S.isDir:
-      return new FileError(path, `"${path}" on "${host}" is a directory`, where);
-    case S.short:
-      return new FileError(
+      }),
+  ],
+  [
+    FILE_STATUS.isDir,
+    ({ path, host, where }) => new FileError(path, `"${path}" on "${host}" is a directory`, where),
+  ],
+  [
+    FILE_STATUS.short,
+    ({ path, host, detail, where }) =>
+      new FileError(
         path,
         `The upload of "${path}" to "${host}" was cut short${detail}; the destination is unchanged`,
         where,
-      );
-    case S.long:
-      return new FileError(
+      ),
+  ],
+  [
+    FILE_STATUS.long,
+    ({ path, host, detail, where }) =>
+      new FileError(
         path,
         `The upload of "${path}" to "${host}" brought more bytes than announced${detail}; ` +
           `the destination is unchanged`,
         { ...where, hint: "The source grew while it was sent; retry once it stops changing" },
-      );
-    case S.exists:
-      return new FileError(path, `"${path}" already exists on "${host}"`, where);
-    case S.notEmpty:
-      return new FileError(path, `Directory "${path}" on "${host}" is not empty`, {
+      ),
+  ],
+  [
+    FILE_STATUS.exists,
+    ({ path, host, where }) => new FileError(path, `"${path}" already exists on "${host}"`, where),
+  ],
+  [
+    FILE_STATUS.notEmpty,
+    ({ path, host, where }) =>
+      new FileError(path, `Directory "${path}" on "${host}" is not empty`, {
         ...where,
         hint: "Pass recursive to remove it with everything in it",
-      });
-    case 124:
-      return new TimedOut(`cannot ${op} "${path}" on "${host}"`);
-    case 143:
-      return new FileError(path, `Stopped: ${op} of "${path}" on "${host}"`, where);
-    default:
-      return new FileError(
-        path,
-        `Cannot ${op} "${path}" on "${host}"${detail || ` (exit ${r.code})`}`,
-        where,
-      );
-  }
-}
+      }),
+  ],
+  [124, ({ op, path, host }) => new TimedOut(`cannot ${op} "${path}" on "${host}"`)],
+  [
+    143,
+    ({ op, path, host, where }) =>
+      new FileError(path, `Stopped: ${op} of "${path}" on "${host}"`, where),
+  ],
+]);
 
 /** Parses one stat line `MODE SIZE MTIME` in the given radix. */
 function parseStatFields(

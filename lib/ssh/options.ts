@@ -179,25 +179,35 @@ function controlPathOption(path: string): string {
  * ```
  */
 export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole): string[] {
-  const argv: string[] = ["-o", "BatchMode=yes"];
-  if (role.kind !== "direct") {
-    argv.push("-o", controlPathOption(role.controlPath));
-  }
+  // Caller's options after the role's: ssh keeps the first value it sees, so the role's lines
+  // always win and the caller's win over the defaults after them.
+  return [
+    "-o",
+    "BatchMode=yes",
+    ...roleArgs(o, role),
+    ...callerOptionArgs(o),
+    ...defaultOptionArgs(o),
+    ...connectionArgs(target, o),
+    ...commandArgs(target, role),
+  ];
+}
+
+/** The flags of `role`: its ControlPath (every role but `direct`), then what it does. */
+function roleArgs(o: SshConnectOptions, role: SshRole): string[] {
+  if (role.kind === "direct") return [];
+  const argv = ["-o", controlPathOption(role.controlPath)];
   switch (role.kind) {
     case "master":
       argv.push("-M", "-N", "-o", "ControlMaster=yes", "-o", "ControlPersist=no");
       argv.push("-E", role.logFile);
-      if (o.sshVerbose) argv.push("-v");
       break;
     case "persistent":
       argv.push("-M", "-N", "-f", "-o", "ControlMaster=yes");
       argv.push("-o", `ControlPersist=${role.idleSeconds}s`, "-E", role.logFile);
-      if (o.sshVerbose) argv.push("-v");
       break;
     case "carrier":
       argv.push("-M", "-o", "ControlMaster=yes", "-o", "ControlPersist=no");
       argv.push("-E", role.logFile);
-      if (o.sshVerbose) argv.push("-v");
       break;
     case "client":
       argv.push("-o", "ControlMaster=no");
@@ -207,27 +217,38 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
     case "control":
       argv.push("-O", role.request);
       break;
-    case "direct":
-      break;
   }
-  // Caller's options next: ssh keeps the first value it sees, so the lines above always win and the
-  // caller's win over the defaults below. An explicit jump host wins over a ProxyJump option
-  // (ssh refuses the two together).
+  // The roles that start a master log to a file, where `-v` sends ssh's debug lines.
+  if (o.sshVerbose && "logFile" in role) argv.push("-v");
+  return argv;
+}
+
+/**
+ * The caller's `-o` options. An explicit jump host wins over a ProxyJump option (ssh refuses the
+ * two together), so that option is left out then.
+ */
+function callerOptionArgs(o: SshConnectOptions): string[] {
   const jumping = jumpHosts(o).length > 0;
-  for (const opt of o.options ?? []) {
-    if (jumping && /^proxyjump=/i.test(opt)) continue;
-    argv.push("-o", opt);
-  }
-  argv.push("-o", `ConnectTimeout=${o.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`);
+  const kept = (o.options ?? []).filter((opt) => !(jumping && /^proxyjump=/i.test(opt)));
+  return kept.flatMap((opt) => ["-o", opt]);
+}
+
+/** The `-o` options yonder sets unless the caller did: timeouts, keepalives, host keys. */
+function defaultOptionArgs(o: SshConnectOptions): string[] {
+  const hostKeys = o.hostKeyPolicy === "strict" ? "yes" : "accept-new";
+  const argv = ["-o", `ConnectTimeout=${o.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT}`];
   argv.push("-o", `ServerAliveInterval=${o.serverAliveInterval ?? 15}`);
   argv.push("-o", `ServerAliveCountMax=${o.serverAliveCountMax ?? 3}`);
-  argv.push(
-    "-o",
-    `StrictHostKeyChecking=${o.hostKeyPolicy === "strict" ? "yes" : "accept-new"}`,
-  );
+  argv.push("-o", `StrictHostKeyChecking=${hostKeys}`);
   if (o.knownHostsFile !== undefined) {
     argv.push("-o", `UserKnownHostsFile=${o.knownHostsFile}`);
   }
+  return argv;
+}
+
+/** The identity file, config file, jump hosts and port, for those that are set. */
+function connectionArgs(target: Target, o: SshConnectOptions): string[] {
+  const argv: string[] = [];
   if (o.identityFile !== undefined) {
     argv.push("-i", o.identityFile, "-o", "IdentitiesOnly=yes");
   }
@@ -236,12 +257,17 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
   if (jumps.length > 0) argv.push("-J", jumps.join(","));
   const port = target.port ?? o.port;
   if (port !== undefined) argv.push("-p", String(port));
-  const runs = role.kind === "client" || role.kind === "direct" || role.kind === "carrier";
-  if (runs) {
-    argv.push("-T");
-    if (!role.stdin) argv.push("-n");
-  }
-  argv.push("--", sshDestination(target));
-  if (runs) argv.push(role.command);
   return argv;
+}
+
+/**
+ * The end of the argv: the destination, and for a role that runs a command, `-T` (and `-n` when
+ * it has no stdin) before it and the command after it.
+ */
+function commandArgs(target: Target, role: SshRole): string[] {
+  const destination = ["--", sshDestination(target)];
+  if (role.kind !== "client" && role.kind !== "direct" && role.kind !== "carrier") {
+    return destination;
+  }
+  return ["-T", ...(role.stdin ? [] : ["-n"]), ...destination, role.command];
 }

@@ -15,7 +15,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
-import { spawn } from "../util/process.ts";
+import { type Child, spawn, type SpawnStatus } from "../util/process.ts";
 import { formatTarget, type Target } from "../core/target.ts";
 import type { Logger } from "../core/environment.ts";
 import { withTimeout } from "../util/async.ts";
@@ -135,11 +135,7 @@ export async function ensurePersistentMaster(
   // A socket there is taken as alive without asking (an `ssh -O check` costs a process): a call
   // over a stale one cannot start, is retried, and the retry comes back here with `recheck`.
   const there = await Deno.lstat(socket).then((i) => i.isSocket, () => false);
-  if (there && !recheck) {
-    log(`persistent master ${socket} reused`);
-    return socket;
-  }
-  if (there && await checkSocket(socket, sshPath)) {
+  if (there && (!recheck || await checkSocket(socket, sshPath))) {
     log(`persistent master ${socket} reused`);
     return socket;
   }
@@ -152,56 +148,107 @@ export async function ensurePersistentMaster(
       return socket;
     }
     await Deno.remove(socket).catch(() => {}); // Stale: its master is gone.
-    const logFile = `${socket}.log`;
-    await Deno.writeTextFile(logFile, "", { mode: 0o600 });
-    const args = buildSshArgv(target, options, {
-      kind: "persistent",
-      controlPath: socket,
-      logFile,
-      idleSeconds,
-    });
-    log(`persistent master start: ssh ${args.join(" ")}`);
-    let child;
-    try {
-      child = spawn(sshPath, { args, detached: true });
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw connectError(target, options, "", null, "ssh_missing");
-      }
-      throw e;
-    }
-    // With -f, ssh goes to the background once authenticated; the foreground exits 0 then.
-    const limit = ((options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
-    const stop = () => child.kill("SIGTERM");
-    signal?.addEventListener("abort", stop, { once: true });
-    let status;
-    try {
-      status = await withTimeout(child.status, limit);
-    } finally {
-      signal?.removeEventListener("abort", stop);
-    }
-    signal?.throwIfAborted();
-    const text = await Deno.readTextFile(logFile).catch(() => "");
-    if (!status) {
-      child.kill("SIGKILL");
-      throw connectError(target, options, text, null, "timeout");
-    }
-    if (status.code !== 0 || !await checkSocket(socket, sshPath)) {
-      const kind = classifySshError(text);
-      throw connectError(target, options, text, status.code, kind);
-    }
-    const meta: Meta = {
-      target: formatTarget({ ...target, port: target.port ?? options.port }),
-      idleSeconds,
-      started: new Date().toISOString(),
-      ...(options.sshPath ? { sshPath: options.sshPath } : {}),
-    };
-    await Deno.writeTextFile(`${socket}.json`, JSON.stringify(meta) + "\n", { mode: 0o600 });
-    log(`persistent master ready: ${socket} (stays ${idleSeconds} s after its last client)`);
+    await startPersistentMaster({ target, options, idleSeconds, log, signal, socket, sshPath });
     return socket;
   } finally {
     lock.close();
   }
+}
+
+/** What starting one persistent master needs. */
+interface MasterStart {
+  /** The target to log in to. */
+  target: Target;
+  /** Its connection options. */
+  options: SshConnectOptions;
+  /** Seconds the master stays after its last client left. */
+  idleSeconds: number;
+  /** Where progress lines go. */
+  log: Logger;
+  /** Stops the start (ssh gets SIGTERM; the call rejects with the signal's reason). */
+  signal?: AbortSignal | undefined;
+  /** The ControlPath socket it binds. */
+  socket: string;
+  /** The ssh program. */
+  sshPath: string;
+}
+
+/**
+ * Starts a persistent master at `m.socket` (the caller holds the lock and removed a stale
+ * socket): one login, then a check that it answers, then its `.json` for `yonder status`.
+ * Throws the connect error if it does not come up.
+ */
+async function startPersistentMaster(m: MasterStart): Promise<void> {
+  const { target, options, socket } = m;
+  const logFile = `${socket}.log`;
+  await Deno.writeTextFile(logFile, "", { mode: 0o600 });
+  const args = buildSshArgv(target, options, {
+    kind: "persistent",
+    controlPath: socket,
+    logFile,
+    idleSeconds: m.idleSeconds,
+  });
+  m.log(`persistent master start: ssh ${args.join(" ")}`);
+  const child = spawnDetached(m, args);
+  // With -f, ssh goes to the background once authenticated; the foreground exits 0 then.
+  const limit = ((options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
+  const status = await waitForeground(child, limit, m.signal);
+  const text = await Deno.readTextFile(logFile).catch(() => "");
+  if (!status) {
+    child.kill("SIGKILL");
+    throw connectError(target, options, text, null, "timeout");
+  }
+  if (status.code !== 0 || !await checkSocket(socket, m.sshPath)) {
+    const kind = classifySshError(text);
+    throw connectError(target, options, text, status.code, kind);
+  }
+  await writeMeta(m);
+  m.log(`persistent master ready: ${socket} (stays ${m.idleSeconds} s after its last client)`);
+}
+
+/** Spawns the master's ssh detached; a missing ssh program is the `ssh_missing` connect error. */
+function spawnDetached(m: MasterStart, args: string[]): Child {
+  try {
+    return spawn(m.sshPath, { args, detached: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw connectError(m.target, m.options, "", null, "ssh_missing");
+    }
+    throw e;
+  }
+}
+
+/**
+ * Waits up to `limit` ms for ssh's foreground to exit: its status, or null on timeout. If `signal`
+ * aborts meanwhile, ssh gets SIGTERM and this rejects with the signal's reason.
+ */
+async function waitForeground(
+  child: Child,
+  limit: number,
+  signal: AbortSignal | undefined,
+): Promise<SpawnStatus | null> {
+  const stop = () => child.kill("SIGTERM");
+  signal?.addEventListener("abort", stop, { once: true });
+  let status;
+  try {
+    status = await withTimeout(child.status, limit);
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+  signal?.throwIfAborted();
+  return status;
+}
+
+/** Writes `<socket>.json`, what `yonder status` shows of the master just started. */
+async function writeMeta(m: MasterStart): Promise<void> {
+  const { target, options } = m;
+  const meta: Meta = {
+    target: formatTarget({ ...target, port: target.port ?? options.port }),
+    idleSeconds: m.idleSeconds,
+    started: new Date().toISOString(),
+    ...(options.sshPath ? { sshPath: options.sshPath } : {}),
+  };
+  await Deno.writeTextFile(`${m.socket}.json`, JSON.stringify(meta) + "\n", { mode: 0o600 });
 }
 
 /** Every persistent master this user has (stale ones are removed). */

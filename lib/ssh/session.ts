@@ -87,8 +87,28 @@ export function setupScript(
   relays: "auto" | "procsub" = "auto",
 ): string {
   const f = framePrefix(nonce).slice(1);
-  const ready = (what: string) => `printf '\\036${f}ready:${what}\\n'`;
-  const frame = (kind: string) => `printf '\\036Y%s:${kind}\\n'`;
+  const ready: Ready = (what) => `printf '\\036${f}ready:${what}\\n'`;
+  return [
+    ...shellSetup(ready, cwd),
+    SWEEP_DEAD_SESSIONS,
+    ...sessionDirSetup(ready, stateful),
+    ...relaySetup(ready, relays),
+    HANGUP_FUNCTION,
+    `${ready("ok %s %s")} "$$" "$YM" >&7`,
+    ``,
+  ].join("\n");
+}
+
+/** Formats the setup's ready line (`what` is a printf format) under the session nonce's prefix. */
+type Ready = (what: string) => string;
+
+/** A printf of a call's frame of `kind`; the call's nonce is its first argument. */
+function callFrame(kind: string): string {
+  return `printf '\\036Y%s:${kind}\\n'`;
+}
+
+/** Setup, first lines: cd to `cwd`, stderr to fd 7, job control, and decline unless bash 4+. */
+function shellSetup(ready: Ready, cwd: string | undefined): string[] {
   return [
     cwd !== undefined ? `cd -- ${remotePathExpr(cwd)} 2>/dev/null` : `:`,
     `exec 7>&2 2>/dev/null`,
@@ -96,46 +116,78 @@ export function setupScript(
     `case $-:$BASH_VERSION in *m*:[4-9].*) ;; *) ${
       ready("no %s")
     } "\${BASH_VERSION:-sh}" >&7; exit 0;; esac`,
-    // What sessions that were killed (no EXIT trap ran) left: dirs named after a shell now gone.
-    `for d in "\${TMPDIR:-/tmp}"/yonder-s.*.*; do [ -d "$d" ] && [ -O "$d" ] || continue; ` +
-    `p=\${d##*/yonder-s.}; p=\${p%%.*}; case $p in ''|*[!0-9]*) continue;; esac; ` +
-    `case $(kill -0 "$p" 2>&1) in *"No such process"*) rm -rf -- "$d";; esac; done`,
+  ];
+}
+
+/** Setup: removes what killed sessions (no EXIT trap ran) left: dirs named after a gone shell. */
+const SWEEP_DEAD_SESSIONS =
+  `for d in "\${TMPDIR:-/tmp}"/yonder-s.*.*; do [ -d "$d" ] && [ -O "$d" ] || continue; ` +
+  `p=\${d##*/yonder-s.}; p=\${p%%.*}; case $p in ''|*[!0-9]*) continue;; esac; ` +
+  `case $(kill -0 "$p" 2>&1) in *"No such process"*) rm -rf -- "$d";; esac; done`;
+
+/** Setup: the session's dir `$YD` (removed on exit), `$YS` when stateful, the relay variables. */
+function sessionDirSetup(ready: Ready, stateful: boolean): string[] {
+  return [
     `YD=$(mktemp -d "\${TMPDIR:-/tmp}/yonder-s.$$.XXXXXX") || { ${
       ready("no mktemp")
     } >&7; exit 0; }`,
     stateful ? `YS=$YD; export YS` : `YS=`,
     `yo=; ye=; yn=0`,
     `trap 'yk; rm -rf "$YD"' EXIT`,
+  ];
+}
+
+/** Setup: the relays: over FIFOs where there is a /proc (and `relays` is auto), else procsub. */
+function relaySetup(ready: Ready, relays: "auto" | "procsub"): string[] {
+  return [
     `if [ ${relays} = auto ] && [ -r /proc/$$/stat ] && mkfifo "$YD/z" && exec 8<>"$YD/z" && ` +
     `ln -s "$(command -v cat)" "$YD/yonder-relay"; then YM=fifo`,
-    // A cat that picks what it does by its name (BusyBox) is no relay under another name.
-    `YR=./yonder-relay; "$YD/yonder-relay" /dev/null </dev/null >/dev/null 2>&1 || YR=$(command -v cat)`,
-    // yl PID: is relay PID ours and alive (not reaped with its pid reused, not a zombie)?
-    `yl() { local s p; read -r _ _ s p _ < /proc/$1/stat && [ "$p" = "$$" ] && [ "$s" != Z ]; }`,
-    // yk: kill the relays that still run (ones that ended by themselves may have had their
-    // pids reused), and reap them.
-    `yk() { [ -z "$yo" ] && return; yl $yo && kill -KILL $yo; yl $ye && kill -KILL $ye; wait $yo $ye; }`,
-    // ym: new FIFOs and relays (the old FIFOs go: whatever still holds one cannot reach us).
-    `ym() { yk; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
-    `yn=$((yn+1)); mkfifo "$YD/o$yn" "$YD/e$yn" || return 1; local i a=() b=(); ` +
-    `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=o$yn; b[i]=e$yn; done; yr=0; set +m; ` +
-    `( cd "$YD" && exec "$YR" "\${a[@]}" ) 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
-    `( cd "$YD" && exec "$YR" "\${b[@]}" ) >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
-    // yq NONCE: begin a call: live relays with rounds left, then open the FIFOs (they wait).
-    `yq() { if [ $yr -ge ${RELAY_ROUNDS} ] || ! yl $yo || ! yl $ye; then ym; fi; yr=$((yr+1)); ` +
-    `exec 5>"$YD/o$yn" 6>"$YD/e$yn"; }`,
-    // yd NONCE PGID STATUS: end a call: close the FIFOs, wait until both rounds ended (all the
-    // call's output is out), then its status and the end of its stdout.
-    // A relay's fd 3 shows up once its open of the FIFO returned: only then does closing ours
-    // mean it will read all the call wrote before its end of file.
-    `yd() { local n=0; yh "$2"; while ! { [ -e /proc/$yo/fd/3 ] && [ -e /proc/$ye/fd/3 ]; }; do ` +
-    `n=$((n+1)); if [ $n -gt 250 ] && ! { yl $yo && yl $ye; }; then break; fi; read -t 0.0002 -u 8; done; ` +
-    // The relays finish within microseconds: check without sleeping first, then sleep between.
-    `exec 5>&- 6>&-; n=0; while [ -e /proc/$yo/fd/3 ] || [ -e /proc/$ye/fd/3 ]; do ` +
-    `n=$((n+1)); if [ $n -gt 400 ]; then ym; break; elif [ $n -gt 150 ]; then read -t 0.0002 -u 8; fi; done; ` +
-    `${frame("exit:%s")} "$1" "$3" >&7; ${frame("end")} "$1"; }`,
+    ...FIFO_RELAY_FUNCTIONS,
+    ...FIFO_CALL_FUNCTIONS,
     `ym || { ${ready("no fifo")} >&7; exit 0; }`,
     `else`,
+    ...procsubRelays(ready),
+    `fi`,
+  ];
+}
+
+/** FIFO relays: the relay program `$YR`, and `yl`, `yk`, `ym` to check, kill and replace relays. */
+const FIFO_RELAY_FUNCTIONS = [
+  // A cat that picks what it does by its name (BusyBox) is no relay under another name.
+  `YR=./yonder-relay; "$YD/yonder-relay" /dev/null </dev/null >/dev/null 2>&1 || YR=$(command -v cat)`,
+  // yl PID: is relay PID ours and alive (not reaped with its pid reused, not a zombie)?
+  `yl() { local s p; read -r _ _ s p _ < /proc/$1/stat && [ "$p" = "$$" ] && [ "$s" != Z ]; }`,
+  // yk: kill the relays that still run (ones that ended by themselves may have had their
+  // pids reused), and reap them.
+  `yk() { [ -z "$yo" ] && return; yl $yo && kill -KILL $yo; yl $ye && kill -KILL $ye; wait $yo $ye; }`,
+  // ym: new FIFOs and relays (the old FIFOs go: whatever still holds one cannot reach us).
+  `ym() { yk; rm -f "$YD/o$yn" "$YD/e$yn"; ` +
+  `yn=$((yn+1)); mkfifo "$YD/o$yn" "$YD/e$yn" || return 1; local i a=() b=(); ` +
+  `for ((i=0;i<${RELAY_ROUNDS};i++)); do a[i]=o$yn; b[i]=e$yn; done; yr=0; set +m; ` +
+  `( cd "$YD" && exec "$YR" "\${a[@]}" ) 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & yo=$!; ` +
+  `( cd "$YD" && exec "$YR" "\${b[@]}" ) >&7 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- & ye=$!; set -m; }`,
+];
+
+/** FIFO relays: `yq` and `yd`, which begin and end a call. */
+const FIFO_CALL_FUNCTIONS = [
+  // yq NONCE: begin a call: live relays with rounds left, then open the FIFOs (they wait).
+  `yq() { if [ $yr -ge ${RELAY_ROUNDS} ] || ! yl $yo || ! yl $ye; then ym; fi; yr=$((yr+1)); ` +
+  `exec 5>"$YD/o$yn" 6>"$YD/e$yn"; }`,
+  // yd NONCE PGID STATUS: end a call: close the FIFOs, wait until both rounds ended (all the
+  // call's output is out), then its status and the end of its stdout.
+  // A relay's fd 3 shows up once its open of the FIFO returned: only then does closing ours
+  // mean it will read all the call wrote before its end of file.
+  `yd() { local n=0; yh "$2"; while ! { [ -e /proc/$yo/fd/3 ] && [ -e /proc/$ye/fd/3 ]; }; do ` +
+  `n=$((n+1)); if [ $n -gt 250 ] && ! { yl $yo && yl $ye; }; then break; fi; read -t 0.0002 -u 8; done; ` +
+  // The relays finish within microseconds: check without sleeping first, then sleep between.
+  `exec 5>&- 6>&-; n=0; while [ -e /proc/$yo/fd/3 ] || [ -e /proc/$ye/fd/3 ]; do ` +
+  `n=$((n+1)); if [ $n -gt 400 ]; then ym; break; elif [ $n -gt 150 ]; then read -t 0.0002 -u 8; fi; done; ` +
+  `${callFrame("exit:%s")} "$1" "$3" >&7; ${callFrame("end")} "$1"; }`,
+];
+
+/** Relays made per call as process substitutions (bash 4.4+), with their `yk`, `yq` and `yd`. */
+function procsubRelays(ready: Ready): string[] {
+  return [
     `case $BASH_VERSION in [5-9].*|4.[4-9]*) ;; *) ${
       ready("no %s")
     } "$BASH_VERSION" >&7; exit 0;; esac`,
@@ -144,19 +196,19 @@ export function setupScript(
     // yq NONCE: begin a call: the last call's relays go (with whatever they still carry: that
     // came after its end), the start frames, fresh relays.
     `yq() { if [ -n "$yo" ]; then kill -KILL $yo $ye; wait $yo $ye; fi; exec 5>&- 6>&-; ` +
-    `${frame("start")} "$1"; ${frame("start")} "$1" >&7; ` +
+    `${callFrame("start")} "$1"; ${callFrame("start")} "$1" >&7; ` +
     `exec 5> >(exec cat); yo=$!; exec 6> >(exec cat >&7 5>&-); ye=$!; }`,
     // yd NONCE PGID STATUS: end a call: its status and the end of its stdout through the relays,
     // after all its output (straight out if a relay is gone).
-    `yd() { yh "$2"; { ${frame("exit:%s")} "$1" "$3" >&6 && ${frame("end")} "$1" >&5; } || ` +
-    `{ ${frame("exit:%s")} "$1" "$3" >&7; ${frame("end")} "$1"; }; }`,
-    `fi`,
-    // yh PGID: the deferred hangup, if the call left something in its group.
-    `yh() { if kill -0 -"$1"; then ${deferredHangup('"$1"')} fi; }`,
-    `${ready("ok %s %s")} "$$" "$YM" >&7`,
-    ``,
-  ].join("\n");
+    `yd() { yh "$2"; { ${callFrame("exit:%s")} "$1" "$3" >&6 && ${
+      callFrame("end")
+    } "$1" >&5; } || ` +
+    `{ ${callFrame("exit:%s")} "$1" "$3" >&7; ${callFrame("end")} "$1"; }; }`,
+  ];
 }
+
+/** yh PGID: the deferred hangup, if the call left something in its group. */
+const HANGUP_FUNCTION = `yh() { if kill -0 -"$1"; then ${deferredHangup('"$1"')} fi; }`;
 
 /** What one request runs. */
 export interface SessionRequest {

@@ -10,7 +10,15 @@ import {
   statScript,
   writeScript,
 } from "../../lib/posix/file_scripts.ts";
-import { parseListing, parseStat } from "../../lib/posix/results.ts";
+import { fileFailure, type Op, parseListing, parseStat } from "../../lib/posix/results.ts";
+import {
+  FileError,
+  NoSpace,
+  NotADirectory,
+  NotFound,
+  PermissionDenied,
+  TimedOut,
+} from "../../lib/core/errors.ts";
 import { HARD_NAMES, randomBytes, sha256 } from "../_files_contract.ts";
 
 const dec = new TextDecoder();
@@ -277,4 +285,89 @@ Deno.test("parseListing() does not take a forged line inside a name for a record
   const evil = "a\n81a4 9 9 ./b";
   const out = enc(`g\0./${evil}\0./b\0\0` + `81a4 1 5 ./${evil}\n` + `\0`);
   assert.deepEqual(parseListing(out).map((e) => [e.name, e.size]), [[evil, 1]]);
+});
+
+Deno.test("fileFailure() turns each exit status into its error class, message and hint", () => {
+  const result = (code: number, stderr = "") => ({
+    code,
+    signal: null,
+    stdout: new Uint8Array(),
+    stderr: new TextEncoder().encode(stderr),
+    timedOut: false,
+    truncated: false,
+    durationMs: 1,
+  });
+  const failure = (code: number, op: Op, stderr = "") =>
+    fileFailure(result(code, stderr), op, "/d/f", "h1") as FileError;
+  const S = FILE_STATUS;
+  const cases: [FileError, typeof FileError | typeof TimedOut, string, string?][] = [
+    [failure(S.notFound, "read"), NotFound, `"/d/f" does not exist on "h1"`],
+    [
+      failure(S.notFound, "write"),
+      NotFound,
+      `Directory "/d" does not exist on "h1"`,
+      "Create it first, or pass mkdirs (CLI: --mkdirs)",
+    ],
+    [
+      failure(S.notFound, "create"),
+      NotFound,
+      `Directory "/d" does not exist on "h1"`,
+      "Create it first, or pass mkdirs (CLI: --mkdirs)",
+    ],
+    [
+      failure(S.denied, "remove"),
+      PermissionDenied,
+      `Permission denied: cannot remove "/d/f" on "h1"`,
+    ],
+    [failure(S.notDir, "list"), NotADirectory, `"/d/f" on "h1" is not a directory`],
+    [failure(S.notDir, "stat"), NotADirectory, `A parent of "/d/f" on "h1" is not a directory`],
+    [
+      failure(S.noSpace, "write", "dd: write error\nNo space left on device\n"),
+      NoSpace,
+      `No space left on "h1" to write "/d/f": No space left on device`,
+      "Free space (or raise the file size limit) on the remote; the destination was not changed",
+    ],
+    [failure(S.isDir, "read"), FileError, `"/d/f" on "h1" is a directory`],
+    [
+      failure(S.short, "write", "short\n"),
+      FileError,
+      `The upload of "/d/f" to "h1" was cut short: short; the destination is unchanged`,
+    ],
+    [
+      failure(S.long, "write"),
+      FileError,
+      `The upload of "/d/f" to "h1" brought more bytes than announced; the destination is unchanged`,
+      "The source grew while it was sent; retry once it stops changing",
+    ],
+    [failure(S.exists, "create"), FileError, `"/d/f" already exists on "h1"`],
+    [
+      failure(S.notEmpty, "remove"),
+      FileError,
+      `Directory "/d/f" on "h1" is not empty`,
+      "Pass recursive to remove it with everything in it",
+    ],
+    [failure(S.io, "read", "read error\n"), FileError, `Cannot read "/d/f" on "h1": read error`],
+    [failure(124, "read"), TimedOut, `Timed out: cannot read "/d/f" on "h1"`],
+    [failure(143, "write"), FileError, `Stopped: write of "/d/f" on "h1"`],
+    [failure(1, "stat"), FileError, `Cannot stat "/d/f" on "h1" (exit 1)`],
+  ];
+  for (const [e, cls, message, hint] of cases) {
+    assert.deepEqual([e.constructor, e.message, e.hint], [cls, message, hint]);
+  }
+  // The path an error is about: the parent, where a missing or non-directory parent is the cause.
+  assert.deepEqual(
+    [
+      failure(S.notFound, "write").path,
+      failure(S.notFound, "create").path,
+      failure(S.notDir, "read").path,
+      failure(S.notDir, "list").path,
+      failure(S.denied, "read").where,
+    ],
+    ["/d", "/d/f", "/d", "/d/f", "h1"],
+  );
+  // A call stopped by its signal rejects with the signal's reason, whatever the status.
+  const stop = new AbortController();
+  stop.abort(new Error("stopped"));
+  const reason = fileFailure(result(S.notFound), "read", "/d/f", "h1", stop.signal);
+  assert.equal(reason, stop.signal.reason);
 });
