@@ -8,7 +8,7 @@
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
 import { UsageError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget, type Target } from "../core/target.ts";
-import { sshExec, type SshExecContext } from "./exec.ts";
+import { type CallRunner, channelRunner, type SshExecContext } from "./exec.ts";
 import type { Master } from "./master.ts";
 import { acquireMaster, type MasterLease } from "./registry.ts";
 import { SessionPool } from "./session.ts";
@@ -93,7 +93,8 @@ export interface SshEnvironmentOptions extends SshConnectOptions, SshExecSetting
 /** An extra master with its own sessions, opened when the first one is saturated. */
 interface Lane {
   lease: MasterLease;
-  ctx: SshExecContext;
+  /** Calls over a channel of this lane's master. */
+  channel: CallRunner;
   pool: SessionPool | null;
 }
 
@@ -139,6 +140,8 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
   readonly options: SshEnvironmentOptions;
   #lease: MasterLease | null;
   #ctx: SshExecContext;
+  /** Calls over a channel of the first master. */
+  #channel: CallRunner;
   #pool: SessionPool | null = null;
 
   private constructor(target: Target, options: SshEnvironmentOptions, lease: MasterLease | null) {
@@ -153,6 +156,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
       log: options.logger ?? (() => {}),
       oneShot: options.oneShot === true,
     };
+    this.#channel = channelRunner(this.#ctx);
   }
 
   /**
@@ -245,34 +249,41 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
     // Decided synchronously, so concurrent calls each see the demand of the ones before them.
     const picked = this.#extraLane(ownChannel);
     const lane = picked instanceof Promise ? await picked : picked;
-    if (lane) {
-      const r = !ownChannel && lane.pool && !lane.pool.broken
-        ? await lane.pool.run(command, { ...options, cwd: this.#cwd(options.cwd) })
-        : null;
-      return r ?? sshExec(lane.ctx, command, { ...options, cwd: this.#cwd(options.cwd) });
+    const { runners, stateful } = this.#runners(lane, ownChannel);
+    if (stateful && ownChannel) {
+      throw new UsageError(
+        "A stateful session cannot take stdin, stdinFile or stdoutFile",
+        { hint: 'Run such calls on an environment opened with session: "stateless"' },
+      );
     }
-    const pool = this.#sessions();
-    if (pool && this.options.session === "stateful") {
-      if (ownChannel) {
-        throw new UsageError(
-          "A stateful session cannot take stdin, stdinFile or stdoutFile",
-          { hint: 'Run such calls on an environment opened with session: "stateless"' },
-        );
+    // A stateful session keeps its own cwd; only an explicit one applies to a call.
+    const keepCwd = stateful && options.cwd === undefined;
+    const opts = { ...options, cwd: keepCwd ? undefined : this.#cwd(options.cwd) };
+    for (const [at, runner] of runners.entries()) {
+      const r = await runner.run(command, opts);
+      if (r) return r;
+      if (at + 1 < runners.length) {
+        this.#ctx.log("sessions unavailable; running over a channel of the master instead");
       }
-      // The session keeps its own cwd; only an explicit one applies to a call.
-      const cwd = options.cwd === undefined ? undefined : this.#cwd(options.cwd);
-      const r = await pool.run(command, { ...options, cwd });
-      if (r) return r;
-      throw new YonderError(`Cannot start a stateful session on "${this.label}"`, {
-        cause: pool.broken,
-      });
     }
-    if (pool && !ownChannel && !pool.broken) {
-      const r = await pool.run(command, { ...options, cwd: this.#cwd(options.cwd) });
-      if (r) return r;
-      this.#ctx.log("sessions unavailable; running over a channel of the master instead");
+    throw new YonderError(`Cannot start a stateful session on "${this.label}"`, {
+      cause: (runners[0] as SessionPool).broken,
+    });
+  }
+
+  /**
+   * The runners a call tries, in order: the one place where the path is chosen. Sessions come
+   * first where they can take the call (no stdin or stdout file of its own); a channel of the
+   * master after them, except behind a stateful session (its state would be lost silently).
+   */
+  #runners(lane: Lane | null, ownChannel: boolean): { runners: CallRunner[]; stateful: boolean } {
+    const pool = lane ? lane.pool : this.#sessions();
+    const channel = lane ? lane.channel : this.#channel;
+    if (!lane && pool && this.options.session === "stateful") {
+      return { runners: [pool], stateful: true };
     }
-    return sshExec(this.#ctx, command, { ...options, cwd: this.#cwd(options.cwd) });
+    const sessions = pool && !ownChannel && !pool.broken ? [pool] : [];
+    return { runners: [...sessions, channel], stateful: false };
   }
 
   #lanes: Lane[] = [];
@@ -309,7 +320,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
         await lease.master.ensure();
         const ctx = { ...this.#ctx, master: lease.master, oneShot: false };
         const pool = this.options.session === false ? null : this.#sharedPool(lease.master);
-        const lane = { lease, ctx, pool };
+        const lane = { lease, channel: channelRunner(ctx), pool };
         this.#lanes.push(lane);
         this.#ctx.log(`all channels busy: opened master ${this.#lanes.length + 1} of ${max}`);
         return lane;

@@ -39,6 +39,21 @@ import { type CallFacts, type CallPath, classify, needs, type Verdict } from "./
 export type { SshExecContext } from "./channel_call.ts";
 export { KILL_GRACE_MS } from "../util/async.ts";
 
+/**
+ * One way to run a call: a channel of a master ({@linkcode channelRunner}) or a persistent
+ * session (`SessionPool`). `run` resolves to null when the call cannot run there now (nothing
+ * ran; the caller tries the next runner).
+ */
+export interface CallRunner {
+  /** Runs the call, or resolves to null when it cannot run here. */
+  run(command: readonly string[] | string, options: ExecOptions): Promise<ExecResult | null>;
+}
+
+/** Calls over a channel of `ctx`'s master (or a connection of their own without one). */
+export function channelRunner(ctx: SshExecContext): CallRunner {
+  return { run: (command, options) => sshExec(ctx, command, options) };
+}
+
 /** What a call sends: the wrapper script, and what goes on the client's stdin. */
 function planCall(
   ctx: SshExecContext,

@@ -39,6 +39,7 @@ import {
   remotePathExpr,
 } from "../posix/remote_script.ts";
 import { connectionLost } from "./connect_error.ts";
+import type { CallRunner } from "./exec.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
@@ -563,7 +564,7 @@ export class Session {
 }
 
 /** A pool of sessions for one master; calls take an idle session or wait for one. */
-export class SessionPool {
+export class SessionPool implements CallRunner {
   #master: Master;
   #target: Target;
   #options: SshConnectOptions;
