@@ -11,9 +11,18 @@
  * @module
  */
 
-export type { Environment, ExecOptions, ExecResult, Logger } from "./lib/core/environment.ts";
-export type { ChildProcess, SpawnOptions, SpawnStatus } from "./lib/core/spawn.ts";
-export { ShellCommand, shellTemplate, type ShellValue } from "./lib/core/template.ts";
+export type {
+  ChildProcess,
+  Environment,
+  ExecOptions,
+  ExecResult,
+  Logger,
+  ShellCommand,
+  ShellValue,
+  SpawnOptions,
+  SpawnStatus,
+} from "./lib/core/environment.ts";
+export { shellTemplate } from "./lib/core/template.ts";
 export {
   type Hooks,
   type Operation,

@@ -10,10 +10,18 @@
  * @module
  */
 
-import type { Environment, ExecOptions, ExecResult } from "./environment.ts";
+import type {
+  ChildProcess,
+  Environment,
+  ExecOptions,
+  ExecResult,
+  ShellCommand,
+  ShellValue,
+  SpawnOptions,
+} from "./environment.ts";
 import type * as F from "./files.ts";
-import { type ChildProcess, type SpawnOptions, spawnVia } from "./spawn.ts";
-import { ShellCommand, shellTemplate, type ShellValue } from "./template.ts";
+import { spawnVia } from "./spawn.ts";
+import { shellTemplate, TemplateCommand } from "./template.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree_types.ts";
 
 /** The operations the choke point sees. */
@@ -189,7 +197,7 @@ class HookedEnvironment implements Environment {
   }
 
   $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
-    return new ShellCommand(this, shellTemplate(strings, ...values));
+    return new TemplateCommand(this, shellTemplate(strings, ...values));
   }
 
   readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {

@@ -7,72 +7,8 @@
  * @module
  */
 
-import type { ExecOptions, ExecResult } from "./environment.ts";
+import type { ChildProcess, ExecOptions, ExecResult, SpawnOptions } from "./environment.ts";
 import { deferred } from "../util/async.ts";
-
-/**
- * Options of `Environment.spawn`: those of exec, less the ones about collecting output.
- *
- * @example
- * ```ts
- * import { LocalEnvironment, type SpawnOptions } from "../../mod.ts";
- * const options: SpawnOptions = { stdin: "piped", timeoutMs: 60_000, cwd: "/tmp" };
- * await using env = new LocalEnvironment();
- * await using child = env.spawn(["wc", "-c"], options);
- * await child.stdin.close();
- * console.log(await new Response(child.stdout).text());
- * ```
- */
-export interface SpawnOptions extends
-  Omit<
-    ExecOptions,
-    "stdin" | "stdinFile" | "stdoutFile" | "onStdout" | "onStderr" | "maxOutputBytes" | "check"
-  > {
-  /**
-   * `"piped"`: the child's `stdin` is a WritableStream to write the command's input to (close
-   * it to send EOF). `"null"` (the default): the command's stdin is empty, as with exec.
-   */
-  stdin?: "piped" | "null";
-  /** Bytes each output stream may queue unread before the command is paused (256 KiB). */
-  highWaterMark?: number;
-}
-
-/** How a spawned command ended: {@linkcode ExecResult} without the output (that was streamed). */
-export type SpawnStatus = Omit<ExecResult, "stdout" | "stderr" | "truncated">;
-
-/**
- * A running command.
- *
- * @example
- * ```ts
- * import { LocalEnvironment } from "../../mod.ts";
- * await using env = new LocalEnvironment();
- * await using child = env.spawn(["cat"], { stdin: "piped" });
- * const w = child.stdin.getWriter();
- * await w.write(new TextEncoder().encode("hello\n"));
- * await w.close();
- * const text = await new Response(child.stdout).text();
- * console.log(text, (await child.status).code);
- * ```
- */
-export interface ChildProcess extends AsyncDisposable {
-  /** The command's stdin (with `stdin: "piped"`; otherwise already closed). */
-  readonly stdin: WritableStream<Uint8Array>;
-  /** The command's stdout. Cancelling it stops the command. */
-  readonly stdout: ReadableStream<Uint8Array>;
-  /** The command's stderr. Cancelling it stops the command. */
-  readonly stderr: ReadableStream<Uint8Array>;
-  /**
-   * How the command ended. Rejects as exec would (a connection that could not be set up, a
-   * working directory that does not exist).
-   */
-  readonly status: Promise<SpawnStatus>;
-  /**
-   * Stops the command: its whole process group gets SIGTERM, then SIGKILL after the grace period
-   * (the same kill path as a timeout or an abort; the status then has code 143).
-   */
-  kill(): void;
-}
 
 /** Runs a command and resolves to what it did: a backend's exec. */
 export type ExecFn = (

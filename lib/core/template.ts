@@ -8,13 +8,15 @@
  * @module
  */
 
-import type { ExecOptions, ExecResult } from "./environment.ts";
+import type {
+  ChildProcess,
+  ExecOptions,
+  ExecResult,
+  ShellCommand,
+  SpawnOptions,
+} from "./environment.ts";
 import { UsageError } from "./errors.ts";
 import { shellQuote } from "./quote.ts";
-import type { ChildProcess, SpawnOptions } from "./spawn.ts";
-
-/** A value that may be interpolated: one word, or (an array) one word per element. */
-export type ShellValue = string | number | bigint | readonly (string | number | bigint)[];
 
 function word(v: unknown, at: number): string {
   if (typeof v === "string") return shellQuote(v);
@@ -57,9 +59,8 @@ export interface TemplateRunner {
 }
 
 /**
- * A command built with ``env.$`…` ``. Awaiting it runs it and resolves to its result, throwing
- * {@linkcode CommandFailed} on a non-zero exit; `exec` takes options (and `check: false` to get
- * the result whatever the status); `text` resolves to stdout as text; `spawn` streams.
+ * The {@linkcode ShellCommand} of a template: its script, run through an environment's exec or
+ * spawn.
  *
  * @example
  * ```ts
@@ -71,7 +72,7 @@ export interface TemplateRunner {
  * console.log(listing.length, r.code);
  * ```
  */
-export class ShellCommand implements PromiseLike<ExecResult> {
+export class TemplateCommand implements ShellCommand {
   /** The `sh -c` script the template built. */
   readonly script: string;
   #runner: TemplateRunner;

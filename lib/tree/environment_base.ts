@@ -7,11 +7,19 @@
  * @module
  */
 
-import type { Environment, ExecOptions, ExecResult } from "../core/environment.ts";
+import type {
+  ChildProcess,
+  Environment,
+  ExecOptions,
+  ExecResult,
+  ShellCommand,
+  ShellValue,
+  SpawnOptions,
+} from "../core/environment.ts";
 import { YonderError } from "../core/errors.ts";
 import { checked } from "../core/exec_pipeline.ts";
-import { type ChildProcess, type SpawnOptions, spawnVia } from "../core/spawn.ts";
-import { ShellCommand, shellTemplate, type ShellValue } from "../core/template.ts";
+import { spawnVia } from "../core/spawn.ts";
+import { shellTemplate, TemplateCommand } from "../core/template.ts";
 import { FileOpsHost } from "./file_ops_host.ts";
 
 /**
@@ -74,7 +82,7 @@ export abstract class EnvironmentBase extends FileOpsHost {
 
   /** A command from a template, every value one quoted word; see {@linkcode Environment.$}. */
   $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
-    return new ShellCommand(this, shellTemplate(strings, ...values));
+    return new TemplateCommand(this, shellTemplate(strings, ...values));
   }
 
   /** Stops the calls still running (through their kill path), then releases the backend. */
