@@ -21,6 +21,7 @@ export type {
   ShellValue,
   SpawnOptions,
   SpawnStatus,
+  StartedCommand,
 } from "./lib/core/environment.ts";
 export { shellTemplate } from "./lib/core/template.ts";
 export {

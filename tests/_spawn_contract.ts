@@ -117,6 +117,38 @@ export async function runSpawnContract(
     while (!(await r.read()).done) { /* drain */ }
   });
 
+  await t.step(
+    "kill(SIGINT) sends INT to the group once; the command ends its own way",
+    async () => {
+      const child = env.spawn(
+        `trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done`,
+      );
+      const reader = child.stdout.getReader();
+      let text = "";
+      while (!text.includes("ready")) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, "ended before it was ready");
+        text += dec.decode(value);
+      }
+      await child.kill("SIGINT");
+      const s = await child.status;
+      assert.equal(s.code, 7, "the command's INT handler did not decide the status");
+      assert.equal(s.signal, null);
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        text += dec.decode(
+          r.value,
+        );
+      }
+      assert.equal(text, "ready\ngot-int\n");
+      // After the end a signal goes nowhere; a bad name is refused.
+      await child.kill("SIGUSR1");
+      const other = env.spawn("sleep 5");
+      await assert.rejects(other.kill("NOPE" as Deno.Signal), /Not a signal name/);
+      await other.kill();
+      assert.equal((await other.status).code, 143);
+    },
+  );
+
   await t.step("cancelling a reader stops the command", async () => {
     const tag = uniqueSleep();
     const child = env.spawn(`sleep ${tag} & while :; do echo tick; sleep 0.05; done`);

@@ -65,6 +65,32 @@ export interface ExecOptions {
    * of resolving to the result.
    */
   check?: boolean;
+  /**
+   * Called once the command has started, with a handle that sends signals to its whole process
+   * group while it runs (`spawn`'s `kill(signal)` is built on it).
+   */
+  onStart?: (command: StartedCommand) => void;
+}
+
+/**
+ * A command that has started: see {@linkcode ExecOptions.onStart}.
+ *
+ * @example
+ * ```ts
+ * import { LocalEnvironment } from "../../mod.ts";
+ * await using env = new LocalEnvironment();
+ * const r = await env.exec("trap 'exit 7' INT; while :; do sleep 0.1; done", {
+ *   onStart: (command) => setTimeout(() => command.signal("SIGINT"), 200),
+ * });
+ * console.log(r.code); // 7: the command's own INT handler ran
+ * ```
+ */
+export interface StartedCommand {
+  /**
+   * Sends `signal` to the command's process group (once; no escalation). Resolves when it was
+   * sent; after the call ended it does nothing.
+   */
+  signal(signal: Deno.Signal): Promise<void>;
 }
 
 /**
@@ -164,10 +190,13 @@ export interface ChildProcess extends AsyncDisposable {
    */
   readonly status: Promise<SpawnStatus>;
   /**
-   * Stops the command: its whole process group gets SIGTERM, then SIGKILL after the grace period
-   * (the same kill path as a timeout or an abort; the status then has code 143).
+   * Without a signal, stops the command: its whole process group gets SIGTERM, then SIGKILL after
+   * the grace period (the same kill path as a timeout or an abort; the status then has code 143).
+   * With one (`"SIGINT"`, `"SIGUSR1"`, …), sends that signal to the group once, as soon as the
+   * command has started, and lets it end its own way (the status then is the command's: 130 if
+   * SIGINT ended it, or its own handler's code). Resolves when it was sent.
    */
-  kill(): void;
+  kill(signal?: Deno.Signal): Promise<void>;
 }
 
 /** A value that may be interpolated: one word, or (an array) one word per element. */

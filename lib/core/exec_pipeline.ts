@@ -107,6 +107,26 @@ export class CallOutput {
     this.#release?.();
   }
 
+  /**
+   * Tells the caller the command started (`onStart`), with `send` delivering a signal to its
+   * process group; once the call has ended (`over` aborted) sending does nothing.
+   */
+  started(
+    opts: ExecOptions,
+    send: (signal: Deno.Signal) => Promise<void>,
+    over: AbortSignal,
+  ): void {
+    const onStart = opts.onStart;
+    if (!onStart) return;
+    this.guard.run(() =>
+      onStart({
+        signal: async (signal) => {
+          if (!over.aborted) await send(signal);
+        },
+      })
+    );
+  }
+
   /** The call's result with this output. */
   result(started: number, code: number, signal: Deno.Signal | null, timedOut: boolean): ExecResult {
     return callResult(started, code, signal, timedOut, this.stdout, this.stderr);

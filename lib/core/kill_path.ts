@@ -32,6 +32,8 @@ export interface CallbackGuard {
   readonly failed: AbortSignal;
   /** Throws the first error a callback threw, if one did. */
   rethrow(): void;
+  /** Runs another callback of the caller (`onStart`) under the same guard. */
+  run(callback: () => void): void;
 }
 
 /** A guarded output callback: the promise it returns (never rejecting) is a wait it asked for. */
@@ -70,6 +72,14 @@ export function guardCallbacks(opts: Pick<ExecOptions, "onStdout" | "onStderr">)
     failed: failed.signal,
     rethrow() {
       if (failure) throw failure.error;
+    },
+    run(callback: () => void) {
+      if (failure) return;
+      try {
+        callback();
+      } catch (error) {
+        fail(error);
+      }
     },
   };
 }

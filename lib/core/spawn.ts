@@ -7,7 +7,13 @@
  * @module
  */
 
-import type { ChildProcess, ExecOptions, ExecResult, SpawnOptions } from "./environment.ts";
+import type {
+  ChildProcess,
+  ExecOptions,
+  ExecResult,
+  SpawnOptions,
+  StartedCommand,
+} from "./environment.ts";
 import { deferred } from "../util/async.ts";
 
 /** Runs a command and resolves to what it did: a backend's exec. */
@@ -86,6 +92,7 @@ export function spawnVia(
   const { stdin: stdinMode, highWaterMark, ...rest } = options;
   const stop = new AbortController();
   const signal = rest.signal ? AbortSignal.any([rest.signal, stop.signal]) : stop.signal;
+  const started = deferred<StartedCommand | null>();
   const kill = () => stop.abort();
   const hwm = highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const out = new OutputStream(hwm, kill);
@@ -103,17 +110,23 @@ export function spawnVia(
     ...rest,
     ...(input ? { stdin: input } : {}),
     signal,
+    onStart: (command) => {
+      started.resolve(command);
+      rest.onStart?.(command);
+    },
     maxOutputBytes: 0,
     onStdout: out.push,
     onStderr: err.push,
   }).then(
     (r) => {
+      started.resolve(null);
       out.close();
       err.close();
       const { stdout: _o, stderr: _e, truncated: _t, ...s } = r;
       return s;
     },
     (e) => {
+      started.resolve(null);
       out.error(e);
       err.error(e);
       throw e;
@@ -126,7 +139,12 @@ export function spawnVia(
     stdout: out.stream,
     stderr: err.stream,
     status,
-    kill,
+    async kill(sig?: Deno.Signal) {
+      if (sig === undefined) return kill();
+      // Before the start there is no group to signal yet; after the end, nothing to signal.
+      const command = await started.promise;
+      await command?.signal(sig);
+    },
     async [Symbol.asyncDispose]() {
       kill();
       await status.catch(() => {});

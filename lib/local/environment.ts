@@ -8,7 +8,8 @@
 
 import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
 import { CallOutput, prologue } from "../core/exec_pipeline.ts";
-import { type Child, killGroup, spawn } from "../util/process.ts";
+import { type Child, killGroup, signalName, spawn } from "../util/process.ts";
+import { UsageError } from "../core/errors.ts";
 import { feed, pump } from "../util/output.ts";
 import { checkStdioFiles } from "../core/file_stream.ts";
 import { FrameScanner, newNonce } from "../posix/frames.ts";
@@ -189,7 +190,7 @@ function readFrames(
   nonce: string,
   output: CallOutput,
   drained: AbortSignal,
-  onExit: (code: number) => void,
+  on: { exit: (code: number) => void; pid: () => void },
 ) {
   const exitSeen = deferred<number>();
   const endSeen = deferred();
@@ -197,8 +198,9 @@ function readFrames(
     if (kind === "end") endSeen.resolve();
   });
   const err = new FrameScanner(nonce, (c) => output.err(c), (kind, value) => {
+    if (kind === "pid") return on.pid();
     if (kind !== "exit") return;
-    onExit(Number(value));
+    on.exit(Number(value));
     exitSeen.resolve(Number(value));
   });
   const pumping = Promise.all([
@@ -235,7 +237,11 @@ async function runLocalCall(
     : opts.stdin !== undefined
     ? feed(child.stdin, opts.stdin, ended.signal)
     : holdOpen(child.stdin, ended.signal);
-  const frames = readFrames(child, nonce, output, drained.signal, (code) => (call.exit = code));
+  const frames = readFrames(child, nonce, output, drained.signal, {
+    exit: (code) => (call.exit = code),
+    // The wrapper leads the call's group; once it reports, it catches what the group is sent.
+    pid: () => output.started(opts, (sig) => signalLocalGroup(child.pid, sig), ended.signal),
+  });
   const killPath = armKillPath(opts, (why) => {
     if (call.exit !== null) return Promise.resolve(); // It ended on its own already.
     call.killedBy = why;
@@ -272,6 +278,15 @@ async function holdOpen(stdin: WritableStream<Uint8Array>, until: AbortSignal): 
     await new Promise<void>((r) => until.addEventListener("abort", () => r(), { once: true }));
   }
   await stdin.close().catch(() => {});
+}
+
+/** Sends `signal` to a local process group once. */
+function signalLocalGroup(pgid: number, signal: Deno.Signal): Promise<void> {
+  if (signalName(signal) === null) {
+    return Promise.reject(new UsageError(`Not a signal name: ${JSON.stringify(signal)}`));
+  }
+  killGroup(pgid, signal);
+  return Promise.resolve();
 }
 
 /** TERM the child's process group, then KILL it if it outlives the grace period. */

@@ -14,6 +14,7 @@ import { type Child, spawn } from "../util/process.ts";
 import { feed, pump } from "../util/output.ts";
 import { deferred, sleep, withTimeout } from "../util/async.ts";
 import { FrameScanner } from "../posix/frames.ts";
+import { YonderError } from "../core/errors.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 import type { Logger } from "../core/environment.ts";
@@ -210,9 +211,10 @@ class ChannelCall {
       this.#errTail = keepTail(this.#errTail, chunk);
     }, (kind, value) => {
       if (kind === "pid") {
-        o.pgid = Number(value);
-        this.#ctx.master?.watchGroup(o.pgid);
+        const pgid = o.pgid = Number(value);
+        this.#ctx.master?.watchGroup(pgid);
         this.#pgidKnown.resolve();
+        o.output.started(this.#opts, (sig) => this.#signal(pgid, sig), this.#ended.signal);
       } else if (kind === "exit") {
         o.exit = Number(value);
         this.#exitSeen.resolve();
@@ -237,6 +239,15 @@ class ChannelCall {
       return output.backpressure("err");
     }, this.#drained.signal).then(() => err.end());
     return { outDone, all: Promise.all([outDone, errDone]) };
+  }
+
+  /** Sends a signal to the command's group (over the master: a plain connection cannot). */
+  async #signal(pgid: number, signal: Deno.Signal): Promise<void> {
+    const master = this.#ctx.master;
+    if (!master) {
+      throw new YonderError("Signals need a master connection (not available on this platform)");
+    }
+    await master.signalGroup(pgid, signal);
   }
 
   /** The kill path's action: stop the remote group, then the client. */

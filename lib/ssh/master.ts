@@ -7,10 +7,10 @@
  * @module
  */
 
-import { type Child, spawn } from "../util/process.ts";
+import { type Child, signalName, spawn } from "../util/process.ts";
 import type { Target } from "../core/target.ts";
 import type { Logger } from "../core/environment.ts";
-import { YonderError } from "../core/errors.ts";
+import { UsageError, YonderError } from "../core/errors.ts";
 import type { ControlDir } from "./_control_dir.ts";
 import { buildSshArgv, DEFAULT_CONNECT_TIMEOUT, type SshConnectOptions } from "./options.ts";
 import {
@@ -398,6 +398,27 @@ export class Master {
   /** Forgets a group or session watched with {@linkcode watchGroup} / {@linkcode watchSession}. */
   unwatchGroup(id: number): void {
     this.#keeper?.unwatch(id);
+  }
+
+  /** Sends `signal` to remote process group `pgid` once (a client of its own over the master). */
+  async signalGroup(pgid: number, signal: Deno.Signal): Promise<void> {
+    const name = signalName(signal);
+    if (name === null) throw new UsageError(`Not a signal name: ${JSON.stringify(signal)}`);
+    const release = await this.killChannels.acquire();
+    try {
+      const sender = spawn(this.options.sshPath ?? "ssh", {
+        args: buildSshArgv(this.target, this.options, {
+          kind: "client",
+          controlPath: this.#controlPath,
+          command: `kill -${name} -${pgid} 2>/dev/null || kill -${name} ${pgid} 2>/dev/null; :`,
+          stdin: false,
+        }),
+      });
+      if (!await withTimeout(sender.status, 10_000)) sender.kill("SIGKILL");
+      this.#log(`sent ${signal} to remote process group ${pgid}`);
+    } finally {
+      release();
+    }
   }
 
   /**

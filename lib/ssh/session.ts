@@ -266,6 +266,8 @@ interface Call {
   pgid: number | null;
   pgidKnown: Promise<void>;
   finished: Promise<void>;
+  /** Aborts when the call is over (signals to its group are no longer sent). */
+  over: AbortController;
 }
 
 /** One long-lived remote shell. Calls on it run one at a time. */
@@ -415,6 +417,7 @@ export class Session {
       pgid: null,
       pgidKnown: pgidKnown.promise,
       finished: finished.promise,
+      over: new AbortController(),
       out: null!,
       err: null!,
     };
@@ -437,8 +440,9 @@ export class Session {
     }, (kind, value) => {
       if (kind === "start") call.errStarted = true;
       else if (kind === "pid") {
-        call.pgid = Number(value); // The keeper watches the session shell, not each call.
+        const pgid = call.pgid = Number(value); // The keeper watches the session shell.
         pgidKnown.resolve();
+        call.output.started(opts, (sig) => this.#master.signalGroup(pgid, sig), call.over.signal);
       } else if (kind === "cwd") call.cwd = value;
       else if (kind === "exit") {
         call.exit = Number(value);
@@ -512,6 +516,7 @@ export class Session {
       await killPath.done();
     } finally {
       killPath.disarm();
+      call.over.abort();
       this.#call = null;
       if (this.#alive) this.#child.unref();
     }

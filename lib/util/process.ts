@@ -137,6 +137,11 @@ export function setSpawner(spawner: Spawner): () => void {
   };
 }
 
+/** The name `kill -NAME` takes for `signal` (`SIGINT` → `INT`); null if it is not a signal name. */
+export function signalName(signal: string): string | null {
+  return /^SIG[A-Z0-9]{2,8}$/.test(signal) ? signal.slice(3) : null;
+}
+
 /** Sends `signal` to the process group `pgid`; a group that is gone already is not an error. */
 export function killGroup(pgid: number, signal: Deno.Signal): void {
   try {
