@@ -4,6 +4,7 @@
  * @module
  */
 
-import { main } from "./cli.ts";
+// Straight to the CLI module (not through cli.ts): one module less to load at start.
+import { main } from "./lib/cli/main.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -2,7 +2,6 @@
 
 import { VERSION } from "../core/version.ts";
 import { denoIo, EXIT, type Interrupt, type Io, reportError, say, signalExit } from "./_common.ts";
-import { CHECK_HELP, checkCommand } from "./check.ts";
 import { EXEC_HELP, execCommand } from "./exec.ts";
 
 /** Top-level help. */
@@ -33,14 +32,17 @@ interface Command {
   help: string;
 }
 
-// The file commands (and the tar code behind them) load only when used: `exec` is the hot path
-// and every module costs start-up time.
+// Every command but exec (and the tar code behind the file commands) loads only when used: `exec`
+// is the hot path and every module costs start-up time.
 const files = () => import("./files.ts");
 const persist = () => import("./persist.ts");
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   exec: () => Promise.resolve({ run: execCommand, help: EXEC_HELP }),
-  check: () => Promise.resolve({ run: checkCommand, help: CHECK_HELP }),
+  check: async () => {
+    const { CHECK_HELP, checkCommand } = await import("./check.ts");
+    return { run: checkCommand, help: CHECK_HELP };
+  },
   cat: async () => ({ run: (await files()).catCommand, help: (await files()).CAT_HELP }),
   put: async () => ({ run: (await files()).putCommand, help: (await files()).PUT_HELP }),
   get: async () => ({ run: (await files()).getCommand, help: (await files()).GET_HELP }),

@@ -11,7 +11,7 @@ import { formatTarget, parseTarget, type Target } from "../core/target.ts";
 import { type CallRunner, channelRunner, type SshExecContext } from "./exec.ts";
 import type { Master } from "./master.ts";
 import { acquireMaster, type MasterLease } from "./registry.ts";
-import { SessionPool } from "./session.ts";
+import type { SessionPool } from "./session.ts";
 import type * as F from "../core/files.ts";
 import { EnvironmentBase } from "../tree/environment_base.ts";
 import { withRetry } from "../core/retry.ts";
@@ -91,6 +91,18 @@ export interface SshEnvironmentOptions extends SshConnectOptions, SshExecSetting
 }
 
 /** An extra master with its own sessions, opened when the first one is saturated. */
+/**
+ * The session code, loaded when an environment that may use sessions opens: a one-shot CLI call
+ * (which never does) does not pay for loading it.
+ */
+let sessionModule: typeof import("./session.ts") | null = null;
+
+/** Loads the session code if `options` may use sessions. */
+async function loadSessions(options: SshEnvironmentOptions): Promise<void> {
+  if (options.oneShot || options.session === false || sessionModule) return;
+  sessionModule = await import("./session.ts");
+}
+
 interface Lane {
   lease: MasterLease;
   /** Calls over a channel of this lane's master. */
@@ -171,6 +183,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
     const t = typeof target === "string" ? parseTarget(target) : target;
     validateConnectOptions(options);
     await checkIdentityFile(options.identityFile);
+    await loadSessions(options);
     const log = options.logger ?? (() => {});
     if (Deno.build.os === "windows") {
       // No ControlMaster on Windows: each call is its own connection.
@@ -338,10 +351,12 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
 
   #sessions(): SessionPool | null {
     const master = this.#lease?.master;
-    if (!master || this.options.oneShot || this.options.session === false) return null;
+    if (!master || !sessionModule || this.options.oneShot || this.options.session === false) {
+      return null;
+    }
     if (this.options.session !== "stateful") return this.#sharedPool(master);
     // A stateful session is this environment's own.
-    this.#pool ??= new SessionPool(master, this.target, this.options, this.#ctx.log, {
+    this.#pool ??= new sessionModule.SessionPool(master, this.target, this.options, this.#ctx.log, {
       size: 1,
       stateful: true,
       cwd: this.target.path,
@@ -350,14 +365,18 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
   }
 
   /** The stateless session pool every environment on `master` shares. */
-  #sharedPool(master: Master): SessionPool {
+  #sharedPool(master: Master): SessionPool | null {
+    if (!sessionModule) return null;
     const key = `sessions:${this.options.sessions ?? DEFAULT_SESSIONS}`;
     let pool = master.shared.get(key) as SessionPool | undefined;
     if (!pool) {
-      const created = new SessionPool(master, this.target, this.options, this.#ctx.log, {
-        size: this.options.sessions ?? DEFAULT_SESSIONS,
-        stateful: false,
-      });
+      const created = new sessionModule.SessionPool(
+        master,
+        this.target,
+        this.options,
+        this.#ctx.log,
+        { size: this.options.sessions ?? DEFAULT_SESSIONS, stateful: false },
+      );
       master.shared.set(key, created);
       master.onClose(() => created.close());
       pool = created;
