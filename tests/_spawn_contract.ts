@@ -179,10 +179,67 @@ export async function runSpawnContract(
     await child.stdout.cancel();
   });
 
+  await t.step("a callback that never lets go of a chunk is cut short by the timeout", async () => {
+    const started = performance.now();
+    const r = await env.exec(["echo", "hi"], {
+      timeoutMs: 1000,
+      onStdout: () => new Promise<void>(() => {}),
+    });
+    // The command had ended: its own status stands; the call did not wait past the timeout.
+    assert.equal(r.code, 0);
+    assert.ok(performance.now() - started < 4000, "the call outlived its timeout");
+    // Output nobody reads, past the pipes' size, under a timeout: the status still comes.
+    const child = env.spawn("head -c 3000000 /dev/zero", { timeoutMs: 1000 });
+    assert.equal((await child.status).code, 124);
+    await child.stdout.cancel();
+    // The path still serves the next call.
+    assert.equal((await env.exec(["echo", "next"])).code, 0);
+  });
+
+  await t.step("a callback's promise that rejects late still rejects the call", async () => {
+    const late = new Error("late");
+    await assert.rejects(
+      env.exec(["echo", "hi"], {
+        onStdout: async () => {
+          await new Promise((r) => setTimeout(r, 100));
+          throw late;
+        },
+      }),
+      (e) => e === late,
+    );
+    const early = new Error("onStart");
+    await assert.rejects(
+      env.exec(["sleep", "0.3"], {
+        onStart: async () => {
+          await Promise.resolve();
+          throw early;
+        },
+      }),
+      (e) => e === early,
+    );
+  });
+
+  await t.step("a slow reader gets every byte", async () => {
+    const size = 1024 * 1024;
+    const child = env.spawn(`head -c ${size} /dev/zero`);
+    let n = 0;
+    for await (const chunk of child.stdout) {
+      n += chunk.length;
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    assert.equal(n, size);
+    assert.equal((await child.status).code, 0);
+  });
+
   await t.step("a missing cwd rejects the status and errors the streams", async () => {
-    const child = env.spawn(["true"], { cwd: "/nonexistent/yonder-spawn" });
+    const child = env.spawn(["true"], {
+      cwd: "/nonexistent/yonder-spawn",
+      stdin: how.stdin ? "piped" : "null",
+    });
     await assert.rejects(child.status, NotFound);
     await assert.rejects(new Response(child.stdout).text(), NotFound);
+    // Its stdin was never read: a write fails instead of waiting for ever.
+    await assert.rejects(child.stdin.getWriter().write(enc.encode("x")));
   });
 
   await t.step("$: each value is one literal word, whatever it holds", async () => {

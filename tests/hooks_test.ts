@@ -146,3 +146,42 @@ Deno.test("an after hook that throws does not fail the call; onHookError hears i
   assert.equal((await env.exec(["true"])).code, 0);
   assert.equal(errors.length, 1);
 });
+
+Deno.test("an onHookError that throws changes nothing: after runs once, the call keeps its result", async () => {
+  const seen: boolean[] = [];
+  await using env = withHooks(new LocalEnvironment(), {
+    after(_op, o) {
+      seen.push(o.ok);
+      throw new Error("audit sink down");
+    },
+    onHookError() {
+      throw new Error("and its handler too");
+    },
+  });
+  assert.equal((await env.exec(["true"])).code, 0);
+  assert.deepEqual(seen, [true]);
+});
+
+Deno.test("hooks over hooks: the inner layer sees a spawn as the spawn the caller made", async () => {
+  const inner = recorder();
+  const outer = recorder();
+  await using env = withHooks(withHooks(new LocalEnvironment(), inner.hooks), outer.hooks);
+  const child = env.spawn(["echo", "hi"], { timeoutMs: 5000 });
+  assert.equal(await new Response(child.stdout).text(), "hi\n");
+  await child.status;
+  for (const rec of [inner, outer]) {
+    assert.deepEqual(rec.before.map((o) => o.name), ["spawn"]);
+    assert.deepEqual(rec.before[0]!.args, [["echo", "hi"], { timeoutMs: 5000 }]);
+  }
+});
+
+Deno.test("a refused spawn with a piped stdin: writes fail, they do not wait", async () => {
+  await using env = withHooks(new LocalEnvironment(), {
+    before() {
+      throw new UsageError("no");
+    },
+  });
+  const child = env.spawn(["cat"], { stdin: "piped" });
+  await assert.rejects(child.status, UsageError);
+  await assert.rejects(child.stdin.getWriter().write(new Uint8Array([1])));
+});

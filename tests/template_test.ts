@@ -54,3 +54,21 @@ Deno.test("$: values that are not strings, numbers or arrays of them are refused
   assert.equal(shellTemplate`echo ${[]}x`, "echo x");
   assert.equal(shellTemplate`a ${1n} ${[1, "b c"]}`, "a '1' '1' 'b c'");
 });
+
+Deno.test("$: an escaped backtick and dollar-brace reach the shell as written; the rest is raw", async () => {
+  assert.equal(shellTemplate`echo \${HOME} \`date\``, "echo ${HOME} `date`");
+  assert.equal(shellTemplate`printf '%s\n' ${"x"}`, "printf '%s\\n' 'x'");
+  assert.deepEqual(await words(shellTemplate`printf '%s\0' "\${HOME:-none}"`), [
+    Deno.env.get("HOME") ?? "none",
+  ]);
+});
+
+Deno.test("$: a value inside the caller's own quotes is refused (it would end them)", () => {
+  assert.throws(() => shellTemplate`grep '${"x; touch F #"}' f`, UsageError);
+  assert.throws(() => shellTemplate`grep "${"x"}" f`, UsageError);
+  assert.throws(() => shellTemplate`echo 'a' "b ${"x"}"`, UsageError);
+  // Balanced quotes before it, and escaped quotes, are fine.
+  assert.equal(shellTemplate`echo 'it''s' \" ${"v"}`, `echo 'it''s' \\" 'v'`);
+  assert.throws(() => shellTemplate`head -n ${NaN}`, UsageError);
+  assert.throws(() => shellTemplate`head -n ${Infinity}`, UsageError);
+});

@@ -48,8 +48,9 @@ export interface ExecOptions {
   stdoutFile?: string;
   /**
    * Called with each chunk of stdout as it arrives. A returned `Promise` pauses the reading of
-   * stdout until it settles (backpressure: the remote command blocks once the pipes fill); a
-   * throw or a rejection stops the command and the call rejects with that error.
+   * stdout until it settles (backpressure: the remote command blocks once the pipes fill), and
+   * the call resolves only once every such promise has settled (a timeout or an abort cuts that
+   * wait short); a throw or a rejection stops the command and the call rejects with that error.
    */
   onStdout?: (chunk: Uint8Array) => unknown;
   /** Called with each chunk of stderr as it arrives; like `onStdout`. */
@@ -67,9 +68,10 @@ export interface ExecOptions {
   check?: boolean;
   /**
    * Called once the command has started, with a handle that sends signals to its whole process
-   * group while it runs (`spawn`'s `kill(signal)` is built on it).
+   * group while it runs (`spawn`'s `kill(signal)` is built on it). A throw or a rejected promise
+   * stops the command, and the call rejects with that error.
    */
-  onStart?: (command: StartedCommand) => void;
+  onStart?: (command: StartedCommand) => unknown;
 }
 
 /**
@@ -186,7 +188,9 @@ export interface ChildProcess extends AsyncDisposable {
   readonly stderr: ReadableStream<Uint8Array>;
   /**
    * How the command ended. Rejects as exec would (a connection that could not be set up, a
-   * working directory that does not exist).
+   * working directory that does not exist). Output is never dropped: as with `Deno.Command`, read
+   * (or cancel) stdout and stderr, or the status waits for a reader once the pipes are full (a
+   * `timeoutMs` or `signal` still ends it).
    */
   readonly status: Promise<SpawnStatus>;
   /**

@@ -60,6 +60,8 @@ export class CallOutput {
   readonly guard: CallbackGuard;
   #outWait: Promise<void> | undefined;
   #errWait: Promise<void> | undefined;
+  /** Every promise a callback returned that has not settled yet. */
+  #pending = new Set<Promise<void>>();
   #released: Promise<void> | undefined;
   #release: (() => void) | undefined;
   #free = false;
@@ -71,18 +73,34 @@ export class CallOutput {
     this.guard = guardCallbacks(opts);
   }
 
+  #track(wait: Promise<void>): Promise<void> {
+    this.#pending.add(wait);
+    wait.finally(() => {
+      this.#pending.delete(wait);
+      this.#lastSettled = performance.now();
+    });
+    return wait;
+  }
+
+  #lastSettled = Number.NEGATIVE_INFINITY;
+
   /** Takes a chunk of the command's stdout. */
   out(chunk: Uint8Array): void {
     this.stdout.push(chunk);
     const wait = this.guard.onStdout?.(chunk);
-    if (wait) this.#outWait = wait;
+    if (wait) this.#outWait = this.#track(wait);
   }
 
   /** Takes a chunk of the command's stderr. */
   err(chunk: Uint8Array): void {
     this.stderr.push(chunk);
     const wait = this.guard.onStderr?.(chunk);
-    if (wait) this.#errWait = wait;
+    if (wait) this.#errWait = this.#track(wait);
+  }
+
+  /** Resolves on {@linkcode release}. */
+  #whenReleased(): Promise<void> {
+    return this.#released ??= new Promise<void>((r) => (this.#release = r));
   }
 
   /**
@@ -94,8 +112,23 @@ export class CallOutput {
     if (stream === "out") this.#outWait = undefined;
     else this.#errWait = undefined;
     if (!wait || this.#free) return undefined;
-    this.#released ??= new Promise<void>((r) => (this.#release = r));
-    return Promise.race([wait, this.#released]);
+    return Promise.race([wait, this.#whenReleased()]);
+  }
+
+  /**
+   * True while a callback's promise holds a reader back, or one did within the last `ms`: the
+   * caller is behind, not the pipes.
+   */
+  heldBack(ms: number): boolean {
+    if (this.#free) return false;
+    return this.#pending.size > 0 || performance.now() - this.#lastSettled < ms;
+  }
+
+  /** Resolves once no callback's promise is pending (or on release). */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0 && !this.#free) {
+      await Promise.race([Promise.allSettled([...this.#pending]), this.#whenReleased()]);
+    }
   }
 
   /**
@@ -125,6 +158,15 @@ export class CallOutput {
         },
       })
     );
+  }
+
+  /**
+   * Ends the call's output: waits until the promises the callbacks returned have settled (the
+   * kill path's release cuts the wait short), then throws the first error a callback threw.
+   */
+  async finish(): Promise<void> {
+    await this.settled();
+    this.guard.rethrow();
   }
 
   /** The call's result with this output. */

@@ -20,7 +20,7 @@ import type {
   SpawnOptions,
 } from "./environment.ts";
 import type * as F from "./files.ts";
-import { spawnVia } from "./spawn.ts";
+import { spawnOptionsOf, spawnVia } from "./spawn.ts";
 import { shellTemplate, TemplateCommand } from "./template.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "./tree_types.ts";
 
@@ -144,56 +144,53 @@ class HookedEnvironment implements Environment {
     return this.#inner.label;
   }
 
+  /** Calls `after`; what it (or `onHookError`) throws never reaches the caller. */
   async #after(op: Operation, outcome: Outcome): Promise<void> {
     if (!this.#hooks.after) return;
     try {
       await this.#hooks.after(op, outcome);
     } catch (e) {
-      this.#hooks.onHookError?.(e, op);
+      try {
+        this.#hooks.onHookError?.(e, op);
+      } catch {
+        // A broken error handler must not turn the operation's outcome into its own.
+      }
     }
   }
 
   async #run<T>(name: OperationName, args: unknown[], run: () => Promise<T>): Promise<T> {
     const op: Operation = { name, env: { kind: this.kind, label: this.label }, args };
     const started = performance.now();
+    const ms = () => performance.now() - started;
     try {
       await this.#hooks.before?.(op);
     } catch (error) {
-      await this.#after(op, {
-        ok: false,
-        error,
-        durationMs: performance.now() - started,
-        refused: true,
-      });
+      await this.#after(op, { ok: false, error, durationMs: ms(), refused: true });
       throw error;
     }
+    let value: T;
     try {
-      const value = await run();
-      await this.#after(op, { ok: true, value, durationMs: performance.now() - started });
-      return value;
+      value = await run();
     } catch (error) {
-      await this.#after(op, {
-        ok: false,
-        error,
-        durationMs: performance.now() - started,
-        refused: false,
-      });
+      await this.#after(op, { ok: false, error, durationMs: ms(), refused: false });
       throw error;
     }
+    await this.#after(op, { ok: true, value, durationMs: ms() });
+    return value;
   }
 
   exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.#run("exec", [command, options], () => this.#inner.exec(command, options));
+    // A spawn is exec with streamed output: its exec call carries the spawn's own options, so the
+    // hooks (at every layer) see one "spawn" operation with what the caller gave.
+    const spawned = spawnOptionsOf(options);
+    return spawned
+      ? this.#run("spawn", [command, spawned], () => this.#inner.exec(command, options))
+      : this.#run("exec", [command, options], () => this.#inner.exec(command, options));
   }
 
   spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
-    // spawn is exec with streamed output: the hooks see it as one "spawn" operation, and a
-    // refusal rejects its status (and errors its streams) before anything runs.
-    return spawnVia(
-      (c, o) => this.#run("spawn", [command, options], () => this.#inner.exec(c, o)),
-      command,
-      options,
-    );
+    // A refusal rejects its status (and errors its streams) before anything runs.
+    return spawnVia((c, o) => this.exec(c, o), command, options);
   }
 
   $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {

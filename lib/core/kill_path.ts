@@ -32,8 +32,8 @@ export interface CallbackGuard {
   readonly failed: AbortSignal;
   /** Throws the first error a callback threw, if one did. */
   rethrow(): void;
-  /** Runs another callback of the caller (`onStart`) under the same guard. */
-  run(callback: () => void): void;
+  /** Runs another callback of the caller (`onStart`) under the same guard (a rejection too). */
+  run(callback: () => unknown): void;
 }
 
 /** A guarded output callback: the promise it returns (never rejecting) is a wait it asked for. */
@@ -73,10 +73,11 @@ export function guardCallbacks(opts: Pick<ExecOptions, "onStdout" | "onStderr">)
     rethrow() {
       if (failure) throw failure.error;
     },
-    run(callback: () => void) {
+    run(callback: () => unknown) {
       if (failure) return;
       try {
-        callback();
+        const result = callback();
+        if (result instanceof Promise) result.catch(fail);
       } catch (error) {
         fail(error);
       }

@@ -16,6 +16,17 @@ import type {
 } from "./environment.ts";
 import { deferred } from "../util/async.ts";
 
+/**
+ * Marks the exec options of a spawn with the caller's spawn options, so that a hook layer below
+ * (`withHooks` over `withHooks`) sees the call as the spawn it is.
+ */
+export const SPAWN_OPTIONS: unique symbol = Symbol("yonder.spawn");
+
+/** The spawn options behind an exec call made by a spawn, if it is one. */
+export function spawnOptionsOf(options: ExecOptions): SpawnOptions | undefined {
+  return (options as { [SPAWN_OPTIONS]?: SpawnOptions })[SPAWN_OPTIONS];
+}
+
 /** Runs a command and resolves to what it did: a backend's exec. */
 export type ExecFn = (
   command: readonly string[] | string,
@@ -106,20 +117,23 @@ export function spawnVia(
   } else {
     stdin = closedStdin();
   }
-  const status = exec(command, {
+  const execOptions: ExecOptions & { [SPAWN_OPTIONS]: SpawnOptions } = {
     ...rest,
     ...(input ? { stdin: input } : {}),
     signal,
     onStart: (command) => {
       started.resolve(command);
-      rest.onStart?.(command);
+      return rest.onStart?.(command);
     },
     maxOutputBytes: 0,
     onStdout: out.push,
     onStderr: err.push,
-  }).then(
+    [SPAWN_OPTIONS]: options,
+  };
+  const status = exec(command, execOptions).then(
     (r) => {
       started.resolve(null);
+      input?.cancel().catch(() => {});
       out.close();
       err.close();
       const { stdout: _o, stderr: _e, truncated: _t, ...s } = r;
@@ -127,6 +141,8 @@ export function spawnVia(
     },
     (e) => {
       started.resolve(null);
+      // A call that never started never read its stdin: writes to it must fail, not wait.
+      input?.cancel(e).catch(() => {});
       out.error(e);
       err.error(e);
       throw e;

@@ -20,7 +20,11 @@ import { shellQuote } from "./quote.ts";
 
 function word(v: unknown, at: number): string {
   if (typeof v === "string") return shellQuote(v);
-  if (typeof v === "number" || typeof v === "bigint") return shellQuote(String(v));
+  if (typeof v === "bigint") return shellQuote(String(v));
+  if (typeof v === "number") {
+    if (Number.isFinite(v)) return shellQuote(String(v));
+    throw new UsageError(`Value ${at + 1} of the command template is ${v}: not a finite number`);
+  }
   throw new UsageError(
     `Value ${at + 1} of the command template is ${
       v === null ? "null" : typeof v
@@ -29,9 +33,35 @@ function word(v: unknown, at: number): string {
 }
 
 /**
- * Builds the `sh -c` script of a template: literal text as typed (raw: `\n` reaches the shell
- * as a backslash and an n, as in a shell script), each value quoted (arrays become several
- * words, an empty array none).
+ * The literal text as typed, except for what JavaScript makes one escape in a template:
+ * `` \` `` and `\${` stand for a backtick and `${`, as the shell should see them.
+ */
+function literal(raw: string): string {
+  return raw.replace(/\\(\\|`|\$\{)/g, (m, c: string) => (c === "\\" ? m : c));
+}
+
+/** The quote the literal text leaves open at its end (`'` or `"`), or null. */
+function openQuote(text: string, open: "'" | '"' | null): "'" | '"' | null {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (open === "'") {
+      if (c === "'") open = null;
+    } else if (c === "\\") {
+      i++; // The next character is escaped (outside single quotes).
+    } else if (open === '"') {
+      if (c === '"') open = null;
+    } else if (c === "'" || c === '"') {
+      open = c;
+    }
+  }
+  return open;
+}
+
+/**
+ * Builds the `sh -c` script of a template: literal text as typed (raw: a backslash and an n
+ * reach the shell as such, as in a shell script; only an escaped backtick or dollar-brace become
+ * the backtick or `${` the shell should see), each value quoted (arrays become several words, an
+ * empty array none). A value inside quotes of the literal text is refused: it would end them.
  *
  * @example
  * ```ts
@@ -41,11 +71,21 @@ function word(v: unknown, at: number): string {
  * ```
  */
 export function shellTemplate(strings: TemplateStringsArray, ...values: unknown[]): string {
-  const text = strings.raw;
+  const text = strings.raw.map(literal);
   let script = text[0] ?? "";
+  let open = openQuote(script, null);
   values.forEach((v, i) => {
+    if (open !== null) {
+      // A quoted word would close the caller's quote and open its own: the value would escape.
+      throw new UsageError(
+        `Value ${i + 1} of the command template stands inside ${open}…${open} quotes`,
+        { hint: "Leave interpolations unquoted: each value becomes one quoted word already" },
+      );
+    }
     script += Array.isArray(v) ? v.map((e) => word(e, i)).join(" ") : word(v, i);
-    script += text[i + 1] ?? "";
+    const next = text[i + 1] ?? "";
+    open = openQuote(next, open);
+    script += next;
   });
   return script;
 }

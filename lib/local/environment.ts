@@ -216,6 +216,26 @@ function readFrames(
   return { exitSeen: exitSeen.promise, endSeen: endSeen.promise, pumping };
 }
 
+/**
+ * Waits for the wrapper's frames once it exited. Its output is in the pipes already, unless a
+ * process the call left (setsid, nohup) holds them open: that one gets {@linkcode LINGER_MS}.
+ * While the caller's callbacks hold the readers back, the caller is behind, not the pipes: that
+ * wait is not counted (a timeout or an abort releases it).
+ */
+async function framesOrLinger(
+  framesIn: Promise<unknown>,
+  output: CallOutput,
+  log: (line: string) => void,
+): Promise<void> {
+  while (await withTimeout(framesIn, LINGER_MS) === null) {
+    if (!output.heldBack(LINGER_MS)) {
+      log("output pipes still held open after the call; closing them");
+      return;
+    }
+    await Promise.race([framesIn, output.settled()]);
+  }
+}
+
 /** Runs a started wrapper to its end: output, frames, kill path, stdin. */
 async function runLocalCall(
   child: Child,
@@ -243,9 +263,9 @@ async function runLocalCall(
     pid: () => output.started(opts, (sig) => signalLocalGroup(child.pid, sig), ended.signal),
   });
   const killPath = armKillPath(opts, (why) => {
+    output.release();
     if (call.exit !== null) return Promise.resolve(); // It ended on its own already.
     call.killedBy = why;
-    output.release();
     log(`${why}: stopping process group ${child.pid}`);
     return stopGroup(child);
   }, output.guard);
@@ -255,13 +275,13 @@ async function runLocalCall(
     // process the call left (setsid, nohup) holds them open; do not wait for that one.
     const endFrame = opts.stdoutFile === undefined;
     const framesIn = Promise.all([frames.exitSeen, endFrame ? frames.endSeen : null]);
-    if (await withTimeout(Promise.race([frames.pumping, framesIn]), LINGER_MS) === null) {
-      log("output pipes still held open after the call; closing them");
-    }
+    await framesOrLinger(Promise.race([frames.pumping, framesIn]), output, log);
     drained.abort();
     ended.abort();
     await frames.pumping;
     await feeding;
+    // The caller's callbacks may still hold chunks (their promises): the call ends after them.
+    await output.settled();
     await killPath.done();
   } finally {
     drained.abort();

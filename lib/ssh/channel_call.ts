@@ -253,9 +253,10 @@ class ChannelCall {
   /** The kill path's action: stop the remote group, then the client. */
   async #kill(why: KillReason): Promise<void> {
     const o = this.#o;
+    // Whatever happens, nothing may hold the readers back any more.
+    o.output.release();
     if (o.exit !== null) return; // The command ended on its own already.
     o.killedBy = why;
-    o.output.release();
     this.#ctx.log(`${why}: stopping the remote command`);
     await killRemote(this.#ctx, this.#child, o, this.#pgidKnown.promise);
     this.#stopped.resolve();
@@ -302,6 +303,8 @@ class ChannelCall {
       this.#ctx.log(this.#status ? `ssh exited (code ${o.status.code})` : "call done");
       this.#ended.abort();
       await feeding;
+      // The caller's callbacks may still hold chunks (their promises): the call ends after them.
+      await o.output.settled();
       await killPath.done();
     } catch (e) {
       // Nothing reads the output any more: stop the command.

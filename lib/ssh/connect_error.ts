@@ -129,7 +129,7 @@ export function connectError(
  */
 export function connectionLost(
   target: Target,
-  when: "before" | "during",
+  when: "before" | "during" | "during-carried",
   stderrTail?: string,
 ): SshConnectionLost {
   const host = formatTarget(target);
@@ -141,6 +141,8 @@ export function connectionLost(
     ...(stderrTail !== undefined ? { stderrTail } : {}),
     hint: when === "before"
       ? "The connection was lost before the command started; retry the call"
-      : "The next call reconnects; check the command's effects before running it again",
+      : when === "during"
+      ? "The next call reconnects; check the command's effects before running it again"
+      : "Check the command's effects before running it again",
   });
 }

@@ -332,6 +332,8 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
         );
         await lease.master.ensure();
         const ctx = { ...this.#ctx, master: lease.master, oneShot: false };
+        // An extra master is never one-shot: its calls use sessions unless they are off.
+        await loadSessions({ ...this.options, oneShot: false });
         const pool = this.options.session === false ? null : this.#sharedPool(lease.master);
         const lane = { lease, channel: channelRunner(ctx), pool };
         this.#lanes.push(lane);

@@ -197,7 +197,8 @@ async function settle(
     case "fail":
       throw verdict.error;
     case "lost":
-      if (!o.carried) await ctx.master?.invalidate();
+      if (o.carried) throw connectionLost(ctx.target, "during-carried", verdict.stderrTail);
+      await ctx.master?.invalidate();
       throw connectionLost(ctx.target, "during", tail(verdict.stderrTail));
     case "connect":
       throw connectError(ctx.target, ctx.options, o.stderrTail, 255);

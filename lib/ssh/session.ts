@@ -494,9 +494,9 @@ export class Session {
     this.#child.ref();
     let killedBy: "timeout" | "abort" | null = null;
     const killPath = armKillPath(opts, (why) => {
+      call.output.release();
       if (call.exit !== null) return Promise.resolve();
       killedBy = why;
-      call.output.release();
       this.#log(`${why}: stopping the command's process group`);
       return this.#kill(call);
     }, call.output.guard);
@@ -513,9 +513,13 @@ export class Session {
     }
     try {
       await call.finished;
+      // The caller's callbacks may still hold chunks (their promises): the call ends after them.
+      await call.output.settled();
       await killPath.done();
     } finally {
       killPath.disarm();
+      // The session's readers serve the next call: nothing of this one may hold them.
+      call.output.release();
       call.over.abort();
       this.#call = null;
       if (this.#alive) this.#child.unref();
