@@ -38,6 +38,7 @@ interface Probe {
 const enc = new TextEncoder();
 
 const PROBE_SCRIPT = `echo "shell=$(command -v sh)"
+echo "login=\${SHELL:-}"
 echo "os=$(uname -s 2>/dev/null)"
 if command -v tar >/dev/null 2>&1; then
   v=$(tar --version 2>/dev/null | head -n 1)
@@ -141,7 +142,8 @@ function toolProbes(code: number, facts: ReadonlyMap<string, string>): Probe[] {
       name: "shell",
       ok: shellOk,
       detail: shellOk
-        ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"})`
+        ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"}), ` +
+          `login shell ${facts.get("login") || "unknown"}`
         : `the remote shell did not run the probe (exit ${code})`,
       hint: "The login shell must run POSIX sh scripts; check the account's shell and rc files",
     },

@@ -124,6 +124,23 @@ export function connectError(
 }
 
 /**
+ * What a failed first hop says about the account's login shell, from what the shell wrote: fish
+ * and csh/tcsh do not parse the POSIX sh that yonder sends. Null when nothing points to either.
+ */
+export function loginShellHint(stderr: string): string | null {
+  const family = /(^|\n)fish: |Unsupported use of '='|fish: Unknown command/.test(stderr)
+    ? "fish"
+    : /Command not found\.|Event not found\.|Undefined variable\.|Missing name for redirect\./
+        .test(stderr)
+    ? "csh/tcsh"
+    : null;
+  if (family === null) return null;
+  return `The account's login shell looks like ${family}, which does not run the POSIX sh yonder ` +
+    `sends; use an account whose login shell is sh, bash, dash, ash, ksh or zsh ` +
+    `(chsh -s /bin/bash), until other login shells are supported`;
+}
+
+/**
  * The one "connection lost" error: `before` the command started (it did not run; the call may be
  * retried) or `during` it (its outcome is unknown).
  */

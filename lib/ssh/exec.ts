@@ -27,7 +27,7 @@ import { abortedBeforeStart, cwdError, stoppedStatus } from "../core/kill_path.t
 import { isTransient } from "../core/retry.ts";
 import { newNonce } from "../posix/frames.ts";
 import { buildWrapperScript, envHeader } from "../posix/remote_script.ts";
-import { connectError, connectionLost } from "./connect_error.ts";
+import { connectError, connectionLost, loginShellHint } from "./connect_error.ts";
 import {
   type CallPlan,
   type ClientOutcome,
@@ -204,9 +204,10 @@ async function settle(
       throw connectError(ctx.target, ctx.options, o.stderrTail, 255);
     case "no-shell":
       throw new YonderError(`The remote shell on "${host}" did not run the command`, {
-        hint: `Check the account's login shell and startup files; ssh said: ${
-          tail(o.stderrTail, 3) || "nothing"
-        }`,
+        hint: loginShellHint(o.stderrTail) ??
+          `Check the account's login shell and startup files; ssh said: ${
+            tail(o.stderrTail, 3) || "nothing"
+          }`,
       });
   }
 }

@@ -215,6 +215,9 @@ liveSshTest("yonder check reports each probe", async () => {
   for (const probe of ["connect", "shell", "tar", "sha256sum", "rtt"]) {
     assert.match(r.stdout, new RegExp(`^ok +${probe} `, "m"));
   }
+  // The account's login shell is named (the fixture's user has bash, or the external host's own).
+  assert.match(r.stdout, /^ok +shell .*, login shell \/\S+$/m);
+  if (host.kind === "native") assert.match(r.stdout, /login shell \/bin\/bash$/m);
   const j = JSON.parse((await runCli(["check", ...connFlags(host), "--json"])).stdout);
   assert.equal(j.ok, true);
   assert.equal(j.probes.length, 5);
