@@ -400,25 +400,39 @@ export class Master {
     this.#keeper?.unwatch(id);
   }
 
+  /**
+   * Runs a short control command (a kill, a signal) over a channel of its own, on one of the
+   * channels kept for that; a client that outlives `timeoutMs` is killed. Resolves to its status,
+   * or null on the timeout.
+   */
+  async #runShort(command: string, timeoutMs: number): Promise<{ code: number } | null> {
+    const release = await this.killChannels.acquire();
+    try {
+      const client = spawn(this.options.sshPath ?? "ssh", {
+        args: buildSshArgv(this.target, this.options, {
+          kind: "client",
+          controlPath: this.#controlPath,
+          command,
+          stdin: false,
+        }),
+      });
+      const done = await withTimeout(client.status, timeoutMs);
+      if (!done) client.kill("SIGKILL");
+      return done;
+    } finally {
+      release();
+    }
+  }
+
   /** Sends `signal` to remote process group `pgid` once (a client of its own over the master). */
   async signalGroup(pgid: number, signal: Deno.Signal): Promise<void> {
     const name = signalName(signal);
     if (name === null) throw new UsageError(`Not a signal name: ${JSON.stringify(signal)}`);
-    const release = await this.killChannels.acquire();
-    try {
-      const sender = spawn(this.options.sshPath ?? "ssh", {
-        args: buildSshArgv(this.target, this.options, {
-          kind: "client",
-          controlPath: this.#controlPath,
-          command: `kill -${name} -${pgid} 2>/dev/null || kill -${name} ${pgid} 2>/dev/null; :`,
-          stdin: false,
-        }),
-      });
-      if (!await withTimeout(sender.status, 10_000)) sender.kill("SIGKILL");
-      this.#log(`sent ${signal} to remote process group ${pgid}`);
-    } finally {
-      release();
-    }
+    await this.#runShort(
+      `kill -${name} -${pgid} 2>/dev/null || kill -${name} ${pgid} 2>/dev/null; :`,
+      10_000,
+    );
+    this.#log(`sent ${signal} to remote process group ${pgid}`);
   }
 
   /**
@@ -431,22 +445,8 @@ export class Master {
       this.#log(`remote process group ${pgid} stopped`);
       return;
     }
-    const release = await this.killChannels.acquire();
-    try {
-      const killer = spawn(this.options.sshPath ?? "ssh", {
-        args: buildSshArgv(this.target, this.options, {
-          kind: "client",
-          controlPath: this.#controlPath,
-          command: buildKillScript(pgid, KILL_GRACE_MS),
-          stdin: false,
-        }),
-      });
-      const done = await withTimeout(killer.status, KILL_GRACE_MS + 5000);
-      if (!done) killer.kill("SIGKILL");
-      this.#log(`remote process group ${pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
-    } finally {
-      release();
-    }
+    const done = await this.#runShort(buildKillScript(pgid, KILL_GRACE_MS), KILL_GRACE_MS + 5000);
+    this.#log(`remote process group ${pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
   }
 
   #control(request: "check" | "exit"): Child {

@@ -60,6 +60,24 @@ async function settles(check: () => Promise<string>, ms = 5000): Promise<string>
   return last;
 }
 
+/**
+ * Sends `signal` to a started process, checks its exit code, and that neither the remote command
+ * (`remote` lists what is left of it) nor anything local (`local`) stays behind.
+ */
+async function killAndCheck(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal,
+  code: number,
+  remote: () => Promise<string>,
+  local: () => Promise<string>,
+): Promise<void> {
+  child.kill(signal);
+  const [status] = await Promise.all([child.status, child.stdout.cancel(), child.stderr.cancel()]);
+  assert.equal(status.code, code);
+  assert.equal(await settles(remote), "", "the remote command ended");
+  assert.equal(await settles(local), "");
+}
+
 async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
   const reader = stream.getReader();
   const { value } = await reader.read();
@@ -90,15 +108,13 @@ liveSshTest(
           tag,
         ]);
         assert.equal(await readLine(child.stdout), "started");
-        child.kill(signal);
-        const [status] = await Promise.all([
-          child.status,
-          child.stdout.cancel(),
-          child.stderr.cancel(),
-        ]);
-        assert.equal(status.code, code);
-        assert.equal(await settles(() => survivors(probe, tag)), "", "the remote command ended");
-        assert.equal(await settles(() => localLeftovers(port, before)), "");
+        await killAndCheck(
+          child,
+          signal,
+          code,
+          () => survivors(probe, tag),
+          () => localLeftovers(port, before),
+        );
       });
       await t.step(`a library process on a session, ${signal}`, async () => {
         const before = await socketDirs();
@@ -117,15 +133,13 @@ await new Promise(() => setInterval(() => {}, 1000));
           stderr: "piped",
         }).spawn();
         assert.equal(await readLine(child.stdout), "started");
-        child.kill(signal);
-        const [status] = await Promise.all([
-          child.status,
-          child.stdout.cancel(),
-          child.stderr.cancel(),
-        ]);
-        assert.equal(status.code, code);
-        assert.equal(await settles(() => survivors(probe, tag)), "", "the remote command ended");
-        assert.equal(await settles(() => localLeftovers(port, before)), "");
+        await killAndCheck(
+          child,
+          signal,
+          code,
+          () => survivors(probe, tag),
+          () => localLeftovers(port, before),
+        );
       });
     }
   },
