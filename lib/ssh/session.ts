@@ -28,7 +28,7 @@ import { YonderError } from "../core/errors.ts";
 import { abortedBeforeStart, armKillPath, cwdError, stoppedStatus } from "../core/kill_path.ts";
 import { deferred, withTimeout } from "../util/async.ts";
 import { type Child, spawn } from "../util/process.ts";
-import { shellJoin, shellQuote } from "../core/quote.ts";
+import { shellQuote } from "../core/quote.ts";
 import { formatTarget, type Target } from "../core/target.ts";
 import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
 import {
@@ -234,8 +234,10 @@ export function requestScript(r: SessionRequest): string {
   if (!r.stateful) {
     inner.push(commandText(r.command));
   } else {
-    // A stateful call runs in its own sh, which saves its cwd and exports when it exits.
-    const script = typeof r.command === "string" ? r.command : shellJoin(r.command);
+    // A stateful call runs in its own sh, which saves its cwd and exports when it exits. A
+    // program given as argv cannot change either, so that sh execs it, as the other paths do:
+    // no sh then waits for it, and none adds a job message ("Killed") to its output.
+    const script = typeof r.command === "string" ? r.command : commandText(r.command);
     const body = `trap 'pwd >"$YS/cwd"; export -p >"$YS/env"' EXIT; eval "$1"`;
     inner.push(`exec sh -c ${shellQuote(body)} sh ${shellQuote(script)}`);
   }

@@ -25,6 +25,15 @@ liveSshTest("SshEnvironment over sessions meets the exec contract", async (t) =>
   }
 });
 
+liveSshTest("SshEnvironment over a stateful session meets the exec contract", async (t) => {
+  await using host = await openLiveHost();
+  await using env = await SshEnvironment.open(host.target, {
+    ...host.connect,
+    session: "stateful",
+  });
+  await runExecContract(t, env, (s) => host.remote(s), { stdin: false });
+});
+
 const paths: [string, SshEnvironmentOptions["session"]][] = [
   ["the master (a channel per call)", false],
   ["stateless sessions", "stateless"],
