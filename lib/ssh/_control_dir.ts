@@ -21,6 +21,12 @@ done
 [ -n "$pids" ] && kill -TERM $pids 2>/dev/null
 [ ! -e "$1" ] || rm -rf -- "$1"`;
 
+/** `bytes` random bytes as hex. */
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Where sockets live; one per process, created on first use, removed when the last master goes. */
 export class ControlDir {
   static #current: Promise<ControlDir> | null = null;
@@ -64,15 +70,40 @@ export class ControlDir {
   }
 
   static async #create(): Promise<ControlDir> {
-    const root = Deno.build.os === "windows" ? undefined : "/tmp";
-    const path = await Deno.makeTempDir(
-      root ? { dir: root, prefix: "yonder-" } : { prefix: "yonder-" },
-    );
-    const dir = new ControlDir(path);
-    // The watchdog comes with the directory: a process killed before its first master would
-    // otherwise leave the directory behind.
-    dir.#startWatchdog();
-    return dir;
+    if (Deno.build.os === "windows") {
+      return new ControlDir(await Deno.makeTempDir({ prefix: "yonder-" }));
+    }
+    // The watchdog starts before the directory exists: a process killed at any point after this
+    // leaves nothing behind (killed before it, there is no directory yet).
+    for (let attempt = 0;; attempt++) {
+      const dir = new ControlDir(`/tmp/yonder-${randomHex(8)}`);
+      dir.#startWatchdog();
+      try {
+        await Deno.mkdir(dir.path, { mode: 0o700 });
+        return dir;
+      } catch (e) {
+        // Not ours (the name is taken, or /tmp is not usable): the watchdog must not remove it.
+        globalThis.removeEventListener("unload", dir.#onUnload);
+        await dir.#release().catch(() => {});
+        if (!(e instanceof Deno.errors.AlreadyExists) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  /** Ends the watchdog without it removing anything. */
+  async #release(): Promise<void> {
+    try {
+      await this.#writer?.write(new TextEncoder().encode("done\n"));
+      await this.#writer?.close();
+    } catch {
+      // Watchdog already gone.
+    }
+    this.#writer = null;
+    if (this.#watchdog) {
+      this.#watchdog.ref();
+      await this.#watchdog.status;
+    }
+    this.#watchdog = null;
   }
 
   #startWatchdog(): void {
