@@ -26,10 +26,10 @@ export interface RemoteCommand {
   /** Working directory. */
   cwd?: string | undefined;
   /**
-   * The variables to export come first on stdin ({@linkcode envHeader}), so their values never
-   * appear on a command line.
+   * Variables to export (names validated already). The script travels on stdin (see
+   * `first_hop.ts`), so their values never appear on a command line.
    */
-  envOnStdin?: boolean;
+  env?: Record<string, string>;
   /** The command reads /dev/null (the caller gave no stdin). */
   nullStdin?: boolean;
   /**
@@ -158,21 +158,6 @@ export function envAssignments(env: Record<string, string>): string[] {
   return Object.entries(env).map(([name, value]) => `${name}=${shellQuote(value)}; export ${name}`);
 }
 
-/** The line that ends the environment block on stdin. */
-function envTerminator(nonce: string): string {
-  return `:yonder-env-${nonce}`;
-}
-
-/**
- * The bytes the client writes first on stdin when {@linkcode RemoteCommand.envOnStdin} is set:
- * the assignments, then a terminator line carrying the call's nonce.
- */
-export function envHeader(nonce: string, env: Record<string, string>): Uint8Array {
-  return new TextEncoder().encode(
-    [...envAssignments(env), envTerminator(nonce), ""].join("\n"),
-  );
-}
-
 /** How long after a call's end what it left in its group gets SIGHUP. */
 export const HANGUP_DELAY_S = 0.25;
 
@@ -192,18 +177,13 @@ export function deferredHangup(group: string): string {
 export function buildWrapperScript(c: RemoteCommand): string {
   const frame = (body: string) => framePrintf(c.nonce, body);
   const lines: string[] = [];
-  // A command that signals its own process group (`kill 0`, a cleanup trap doing so) reaches
-  // this shell too: caught (not ignored, so the command still gets the default), the shell lives
-  // on to report the command's status. Only a KILL ends it early; the client copes with that.
-  lines.push(`exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM`);
+  // A command that signals its own process group (`kill 0`, a cleanup trap doing so), or a
+  // signal sent to the call (spawn's `kill("SIGUSR1")`), reaches this shell too: caught (not
+  // ignored, so the command still gets the default), the shell lives on to report the
+  // command's status. Only a KILL ends it early; the client copes with that.
+  lines.push(`exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM USR1 USR2 ALRM`);
   lines.push(`${frame("pid:%s")} "$$" >&3`);
-  if (c.envOnStdin) {
-    // read takes one byte at a time from a pipe, so nothing past the terminator is consumed.
-    lines.push(
-      `yh=; while IFS= read -r yl; do [ "$yl" = ${envTerminator(c.nonce)} ] && break; yh="$yh$yl`,
-      `"; done; eval "$yh"`,
-    );
-  }
+  if (c.env) lines.push(...envAssignments(c.env));
   if (c.cwd !== undefined) lines.push(cwdCheck(c.nonce, c.cwd, 3));
   if (c.lifeline) {
     // The watcher ends with stdin: then the client is gone, so it says so (USR1), stops the

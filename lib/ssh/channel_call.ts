@@ -14,6 +14,7 @@ import { type Child, spawn } from "../util/process.ts";
 import { feed, pump } from "../util/output.ts";
 import { deferred, sleep, withTimeout } from "../util/async.ts";
 import { FrameScanner } from "../posix/frames.ts";
+import { FIRST_HOP } from "../posix/first_hop.ts";
 import { YonderError } from "../core/errors.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
@@ -45,12 +46,8 @@ export interface CallPlan {
   lifeline: boolean;
   /** The keeper watches the call and hangs up what it leaves (else the wrapper does). */
   keeper: boolean;
-  /** The wrapper script, ssh's remote command. */
-  script: string;
-  /** Environment sent first on stdin, or null. */
-  header: Uint8Array | null;
-  /** stdin of the ssh client is a pipe from this process (else a file, or nothing). */
-  pipeStdin: boolean;
+  /** What goes first on the client's stdin: the wrapper script behind the first hop. */
+  preamble: Uint8Array;
   /** The wrapper writes an end frame on stdout. */
   endFrame: boolean;
 }
@@ -84,24 +81,19 @@ const LINGER_MS = 250;
 /** Starts the ssh client of a call (or hands the call to a master that is starting). */
 async function startClient(
   ctx: SshExecContext,
-  plan: CallPlan,
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<{ child: Child; carried: boolean }> {
-  const files = {
-    ...(opts.stdinFile !== undefined && !plan.pipeStdin ? { stdinFile: opts.stdinFile } : {}),
-    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
-  };
-  const hasStdin = plan.pipeStdin || opts.stdinFile !== undefined;
-  const carried = mayCarry ? await ctx.master!.startCarrying(plan.script, hasStdin, files) : null;
+  const files = opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {};
+  const carried = mayCarry ? await ctx.master!.startCarrying(FIRST_HOP, true, files) : null;
   if (carried) return { child: carried, carried: true };
   if (mayCarry) await ctx.master!.ensure();
   const how = ctx.master
     ? { kind: "client" as const, controlPath: ctx.master.controlPath }
     : { kind: "direct" as const };
   const child = spawn(ctx.options.sshPath ?? "ssh", {
-    args: buildSshArgv(ctx.target, ctx.options, { ...how, command: plan.script, stdin: hasStdin }),
-    stdin: plan.pipeStdin ? "piped" : "null",
+    args: buildSshArgv(ctx.target, ctx.options, { ...how, command: FIRST_HOP, stdin: true }),
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
     ...files,
@@ -113,7 +105,7 @@ async function startClient(
 }
 
 /**
- * Feeds the client's stdin: the environment block, then the caller's stdin; without one, stdin
+ * Feeds the client's stdin: the wrapper script, then the caller's stdin; without one, stdin
  * stays open (and empty) until the call ends when the wrapper's lifeline watches it. Ends when
  * `ended` aborts, whatever the source does.
  */
@@ -125,7 +117,7 @@ async function feedClient(
 ): Promise<void> {
   const stdin = child.stdin;
   if (!stdin) return;
-  if (plan.header && !await writeHeader(stdin, plan.header, ended)) return;
+  if (!await writePreamble(stdin, plan.preamble, ended)) return;
   if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
   if (opts.stdinFile !== undefined) {
     const file = await Deno.open(opts.stdinFile);
@@ -137,17 +129,17 @@ async function feedClient(
   await stdin.close().catch(() => {});
 }
 
-/** Writes the environment block; false when the client went away first. */
-async function writeHeader(
+/** Writes the wrapper script; false when the client went away first. */
+async function writePreamble(
   stdin: WritableStream<Uint8Array>,
-  header: Uint8Array,
+  preamble: Uint8Array,
   ended: AbortSignal,
 ): Promise<boolean> {
   const writer = stdin.getWriter();
   const stop = () => writer.abort().catch(() => {});
   ended.addEventListener("abort", stop, { once: true });
   try {
-    await writer.write(header);
+    await writer.write(preamble);
     writer.releaseLock();
     return true;
   } catch {
@@ -348,7 +340,7 @@ export async function runClient(
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<ClientOutcome> {
-  const started = await startClient(ctx, plan, opts, mayCarry);
+  const started = await startClient(ctx, opts, mayCarry);
   return await new ChannelCall(ctx, plan, opts, started).run();
 }
 

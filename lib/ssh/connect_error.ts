@@ -124,20 +124,23 @@ export function connectError(
 }
 
 /**
- * What a failed first hop says about the account's login shell, from what the shell wrote: fish
- * and csh/tcsh do not parse the POSIX sh that yonder sends. Null when nothing points to either.
+ * What a failed first hop says about the account, from what its login shell wrote: a shell that
+ * refuses every command (`nologin`, `false`), or no `/bin/sh` to run the wrapper. Null when
+ * nothing points to either.
  */
 export function loginShellHint(stderr: string): string | null {
-  const family = /(^|\n)fish: |Unsupported use of '='|fish: Unknown command/.test(stderr)
-    ? "fish"
-    : /Command not found\.|Event not found\.|Undefined variable\.|Missing name for redirect\./
-        .test(stderr)
-    ? "csh/tcsh"
-    : null;
-  if (family === null) return null;
-  return `The account's login shell looks like ${family}, which does not run the POSIX sh yonder ` +
-    `sends; use an account whose login shell is sh, bash, dash, ash, ksh or zsh ` +
-    `(chsh -s /bin/bash), until other login shells are supported`;
+  if (/This account is currently not available|nologin/.test(stderr)) {
+    return "The account's login shell refuses commands (nologin); give it a real shell " +
+      "(chsh -s /bin/sh) or use another account";
+  }
+  if (
+    /\/bin\/sh: (No such file|not found|Permission denied)|\/bin\/sh: command not found/.test(
+      stderr,
+    )
+  ) {
+    return "The remote has no usable /bin/sh, which yonder runs every command through";
+  }
+  return null;
 }
 
 /**

@@ -26,7 +26,8 @@ import { checkStdioFiles } from "../core/file_stream.ts";
 import { abortedBeforeStart, cwdError, stoppedStatus } from "../core/kill_path.ts";
 import { isTransient } from "../core/retry.ts";
 import { newNonce } from "../posix/frames.ts";
-import { buildWrapperScript, envHeader } from "../posix/remote_script.ts";
+import { buildWrapperScript } from "../posix/remote_script.ts";
+import { hopPreamble } from "../posix/first_hop.ts";
 import { connectError, connectionLost, loginShellHint } from "./connect_error.ts";
 import {
   type CallPlan,
@@ -63,32 +64,24 @@ function planCall(
 ): CallPlan {
   const nonce = newNonce();
   const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
-  const withEnv = Object.keys(env).length > 0;
   // A running keeper watches the call's group and hangs up what it leaves; without one (a
   // one-shot call's master is still coming up) the wrapper does both itself.
   const keeper = ctx.master?.keeperReady ?? false;
   const lifeline = !userStdin && !keeper;
   const endFrame = opts.stdoutFile === undefined;
-  return {
+  const script = buildWrapperScript({
     nonce,
-    keeper,
+    command,
+    cwd: opts.cwd,
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+    nullStdin: !userStdin,
     lifeline,
-    script: buildWrapperScript({
-      nonce,
-      command,
-      cwd: opts.cwd,
-      envOnStdin: withEnv,
-      nullStdin: !userStdin,
-      lifeline,
-      hangup: !keeper,
-      endFrame,
-    }),
-    header: withEnv ? envHeader(nonce, env) : null,
-    // stdin carries the environment block, the caller's stdin, or (held open) the lifeline; a
-    // local stdin file goes to ssh directly, unless the environment must come first.
-    pipeStdin: withEnv || opts.stdin !== undefined || lifeline,
+    hangup: !keeper,
     endFrame,
-  };
+  });
+  // stdin carries the wrapper script first (see first_hop.ts), then the caller's stdin or, held
+  // open, the lifeline.
+  return { nonce, keeper, lifeline, preamble: hopPreamble(script, nonce), endFrame };
 }
 
 /**

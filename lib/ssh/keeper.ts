@@ -27,6 +27,7 @@ import { deferred, KILL_GRACE_MS, withTimeout } from "../util/async.ts";
 import { pump } from "../util/output.ts";
 import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
 import { deferredHangup } from "../posix/remote_script.ts";
+import { FIRST_HOP, hopPreambleText } from "../posix/first_hop.ts";
 import { shellQuote } from "../core/quote.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 
@@ -36,9 +37,9 @@ export const HEARTBEAT_MS = 2000;
 export const DEADLINE_S = 10;
 
 /**
- * The remote command that runs the keeper's script: in bash if present (timed reads), else sh.
- * The script comes on the command line, not on stdin, which carries only the requests: a shell
- * reading its script from a pipe may read ahead (dash does), and would take requests for script.
+ * What runs the keeper's script: bash if present (timed reads), else sh. It travels on stdin
+ * behind the first hop (`first_hop.ts`), which reads it exactly: the requests that follow are
+ * the keeper's.
  */
 export function keeperCommand(script: string): string {
   return `s=${shellQuote(script)}; if command -v bash >/dev/null 2>&1; then ` +
@@ -149,14 +150,16 @@ export class Keeper {
       args: buildSshArgv(target, options, {
         kind: "client",
         controlPath,
-        command: keeperCommand(keeperScript(nonce)),
+        command: FIRST_HOP,
         stdin: true,
       }),
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
     });
-    return new Keeper(child, nonce, log);
+    const keeper = new Keeper(child, nonce, log);
+    keeper.#send(hopPreambleText(keeperCommand(keeperScript(nonce)), nonce));
+    return keeper;
   }
 
   /** True while the keeper runs. */

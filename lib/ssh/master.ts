@@ -25,6 +25,8 @@ import {
 import { connectError } from "./connect_error.ts";
 import { Keeper } from "./keeper.ts";
 import { buildKillScript } from "../posix/remote_script.ts";
+import { FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import { newNonce } from "../posix/frames.ts";
 
 /** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
 export const DEFAULT_MAX_CHANNELS = 8;
@@ -412,10 +414,13 @@ export class Master {
         args: buildSshArgv(this.target, this.options, {
           kind: "client",
           controlPath: this.#controlPath,
-          command,
-          stdin: false,
+          command: FIRST_HOP,
+          stdin: true,
         }),
+        stdin: "piped",
       });
+      const writer = client.stdin!.getWriter();
+      writer.write(hopPreamble(command, newNonce())).then(() => writer.close()).catch(() => {});
       const done = await withTimeout(client.status, timeoutMs);
       if (!done) client.kill("SIGKILL");
       return done;

@@ -31,6 +31,7 @@ import { type Child, spawn } from "../util/process.ts";
 import { shellQuote } from "../core/quote.ts";
 import { formatTarget, type Target } from "../core/target.ts";
 import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
+import { FIRST_HOP, hopPreambleText } from "../posix/first_hop.ts";
 import {
   commandText,
   cwdCheck,
@@ -54,7 +55,10 @@ class NoFreeChannel extends YonderError {
   }
 }
 
-/** The remote command that becomes the session shell: bash if present, else sh (which declines). */
+/**
+ * What becomes the session shell (sent behind the first hop): bash if present, else sh (which
+ * declines).
+ */
 export const SESSION_BOOT =
   "if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc; else exec sh; fi";
 
@@ -354,7 +358,7 @@ export class Session {
         args: buildSshArgv(target, options, {
           kind: "client",
           controlPath: master.controlPath,
-          command: SESSION_BOOT,
+          command: FIRST_HOP,
           stdin: true,
         }),
         stdin: "piped",
@@ -376,7 +380,9 @@ export class Session {
         readySeen.resolve();
       }
     });
-    await session.#write(setupScript(nonce, how.stateful, how.cwd)).catch(() => {});
+    await session.#write(
+      hopPreambleText(SESSION_BOOT, nonce) + setupScript(nonce, how.stateful, how.cwd),
+    ).catch(() => {});
     await withTimeout(Promise.race([readySeen.promise, session.#exited]), 15000);
     session.#call = null;
     const [state, detail, mode] = (ready ?? "").split(" ");

@@ -1,0 +1,69 @@
+/**
+ * The first hop: what yonder gives ssh as the remote command line, and how a script gets past the
+ * account's login shell untouched.
+ *
+ * sshd hands the command line to the login shell (`$SHELL -c LINE`), and login shells disagree
+ * on quoting: fish treats `\\` and `\'` inside single quotes as escapes, csh and tcsh expand `!`
+ * inside them and refuse a newline in them, and neither knows `NAME=value` or `if …; then`. So
+ * the line is always {@linkcode FIRST_HOP}, one single-quoted word of none of those characters,
+ * which every family (sh, bash, dash, ash, ksh, zsh, fish, csh, tcsh) reads the same way: it
+ * `exec`s `/bin/sh`, which reads the real script from stdin ({@linkcode hopPreamble}).
+ *
+ * The shell reads stdin a byte at a time with `read` (a shell reading its script from a pipe may
+ * read ahead, and what it took would be lost to the command), so the script ends exactly where
+ * the caller's stdin begins.
+ *
+ * The first line also makes the shell a process group leader (`setsid`) where the server did not
+ * (Dropbear starts the login shell in the group of its own connection process): the wrapper's
+ * `$$` is then the group every kill and hangup is sent to.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/** The read-and-eval step: one line from stdin, run by the shell. */
+const READ_EVAL = `IFS= read -r y && eval "$y"`;
+
+/** The remote command line of every call: the same meaning in every login shell family. */
+export const FIRST_HOP = `exec /bin/sh -c '${READ_EVAL}'`;
+
+/**
+ * Line 1 on stdin: leave the server's process group for one of our own when this shell does not
+ * lead one (`kill -0 -$$` fails), then read and run line 2. Without `setsid` the shell stays in
+ * the server's group.
+ */
+const GROUP_LINE = `kill -0 -$$ 2>/dev/null || ! command -v setsid >/dev/null 2>&1 || ` +
+  `exec setsid /bin/sh -c '${READ_EVAL}'; ${READ_EVAL}`;
+
+/** The line that ends the script on stdin. */
+function terminator(nonce: string): string {
+  return `:yonder-end-${nonce}`;
+}
+
+/**
+ * Line 2 on stdin: collect the script's lines up to the terminator and run them. The newline is
+ * taken from the shell's default `IFS` (space, tab, newline) rather than `$(printf …)`, which
+ * would cost a fork on every call.
+ */
+function loaderLine(nonce: string): string {
+  const end = terminator(nonce);
+  return `yn=\${IFS#??}; [ "\${#IFS}" = 3 ] || { yn=$(printf '\\nx'); yn=\${yn%x}; }; ys=; ` +
+    `while IFS= read -r yl && [ "$yl" != ${end} ]; do ys="$ys$yl$yn"; done; ` +
+    // A stream cut short runs nothing: only a script that arrived whole is run.
+    `[ "$yl" = ${end} ] || exit 126; unset yl yn; eval "$ys"`;
+}
+
+/**
+ * The bytes sent on stdin before anything else when ssh runs {@linkcode FIRST_HOP}: the group
+ * line, the loader, `script` line by line, and the terminator (carrying `nonce`, so no line of
+ * the script can end it early). Whatever follows on stdin is the script's own stdin.
+ */
+export function hopPreamble(script: string, nonce: string): Uint8Array {
+  return encoder.encode(hopPreambleText(script, nonce));
+}
+
+/** {@linkcode hopPreamble} as text. */
+export function hopPreambleText(script: string, nonce: string): string {
+  return `${GROUP_LINE}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
+}
