@@ -4,6 +4,8 @@ import { parseFlags } from "./_args.ts";
 import type { Environment } from "../core/environment.ts";
 import { SshConnectError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget } from "../core/target.ts";
+import { SshEnvironment } from "../ssh/environment.ts";
+import { describeBanner, readServerBanner } from "../ssh/banner.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,
@@ -16,8 +18,9 @@ import {
 /** Help for `yonder check`. */
 export const CHECK_HELP = `Usage: yonder check [-r TARGET] [--json]
 
-Probes a target: connection and authentication, the remote POSIX shell, tar and sha256sum (needed
-for tree sync and verified transfers), and the round-trip time of a command over the connection.
+Probes a target: connection and authentication, the SSH server's software (its banner), the remote
+POSIX shell and the account's login shell, tar and sha256sum (needed for tree sync and verified
+transfers), and the round-trip time of a command over the connection.
 Prints one line per probe, with a hint for each failure. Without a target it probes this machine
 (what yonder's commands use when run without -r).
 
@@ -117,9 +120,32 @@ function connectProbe(env: Environment, started: number): Probe {
 
 /** Runs the probes over the connection, reporting each as it is known. */
 async function runProbes(env: Environment, report: (p: Probe) => Promise<void>): Promise<void> {
+  if (env instanceof SshEnvironment) await report(await serverProbe(env));
   const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
   for (const p of toolProbes(r.code, probeFacts(r.stdout))) await report(p);
   await report(await rttProbe(env));
+}
+
+/** The server probe: which SSH server software answers (informational: never a failure). */
+async function serverProbe(env: SshEnvironment): Promise<Probe> {
+  const r = await readServerBanner(env.target, env.options);
+  return {
+    name: "server",
+    ok: true,
+    detail: "banner" in r ? `${describeBanner(r.banner)}: ${r.banner}` : `unknown (${r.reason})`,
+  };
+}
+
+/**
+ * The family of a login shell, by its name: every family runs yonder's calls (the first hop is
+ * read alike by all), but rc files and interactive use differ.
+ */
+export function shellFamily(path: string): string {
+  const name = path.split("/").at(-1) ?? "";
+  if (/^(sh|bash|dash|ash|ksh|ksh93|mksh|pdksh|zsh|yash|posh|busybox)$/.test(name)) return "POSIX";
+  if (name === "fish") return "fish";
+  if (/^t?csh$/.test(name)) return "csh";
+  return "unknown";
 }
 
 /** The `name=value` lines the probe script prints. */
@@ -143,7 +169,7 @@ function toolProbes(code: number, facts: ReadonlyMap<string, string>): Probe[] {
       ok: shellOk,
       detail: shellOk
         ? `POSIX sh at ${facts.get("shell")} (${facts.get("os") || "unknown OS"}), ` +
-          `login shell ${facts.get("login") || "unknown"}`
+          `login shell ${loginShell(facts.get("login") ?? "")}`
         : `the remote shell did not run the probe (exit ${code})`,
       hint: "The login shell must run POSIX sh scripts; check the account's shell and rc files",
     },
@@ -160,6 +186,10 @@ function toolProbes(code: number, facts: ReadonlyMap<string, string>): Probe[] {
       hint: "Install coreutils (sha256sum) or perl (shasum) on the remote",
     },
   ];
+}
+
+function loginShell(path: string): string {
+  return path === "" ? "unknown" : `${path} (${shellFamily(path)} family)`;
 }
 
 /** The round-trip probe: the median time of up to 5 `true` commands (stops at one that fails). */

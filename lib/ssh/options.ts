@@ -100,7 +100,9 @@ export type SshRole =
   /** A control request to the master (`-O check` / `-O exit`). */
   | { kind: "control"; controlPath: string; request: "check" | "exit" }
   /** A plain connection with its own login (Windows, where there is no ControlMaster). */
-  | { kind: "direct"; command: string; stdin: boolean };
+  | { kind: "direct"; command: string; stdin: boolean }
+  /** Print the settings ssh would use for the target (`-G`); connects nowhere. */
+  | { kind: "config" };
 
 /**
  * Text an exec client prints (through a ProxyCommand) if it could not reach the master and would
@@ -195,6 +197,7 @@ export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole
 /** The flags of `role`: its ControlPath (every role but `direct`), then what it does. */
 function roleArgs(o: SshConnectOptions, role: SshRole): string[] {
   if (role.kind === "direct") return [];
+  if (role.kind === "config") return ["-G"];
   const argv = ["-o", controlPathOption(role.controlPath)];
   switch (role.kind) {
     case "master":
