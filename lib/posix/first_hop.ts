@@ -33,18 +33,18 @@ export const FIRST_HOP = `exec /bin/sh -c '${READ_EVAL}'`;
  * lead one (`kill -0 -$$` fails), then read and run line 2. Without `setsid` the shell stays in
  * the server's group.
  */
-const GROUP_LINE = `kill -0 -$$ 2>/dev/null || ! command -v setsid >/dev/null 2>&1 || ` +
-  `exec setsid /bin/sh -c '${READ_EVAL}'; ${READ_EVAL}`;
+const GROUP_LINE = `kill -0 -$$ 2>/dev/null||! command -v setsid >/dev/null||` +
+  `exec setsid /bin/sh -c '${READ_EVAL}';${READ_EVAL}`;
 
-/** The line that ends the script on stdin. */
+/** The line that ends a multi-line script on stdin. */
 function terminator(nonce: string): string {
   return `:yonder-end-${nonce}`;
 }
 
 /**
- * Line 2 on stdin: collect the script's lines up to the terminator and run them. The newline is
- * taken from the shell's default `IFS` (space, tab, newline) rather than `$(printf …)`, which
- * would cost a fork on every call.
+ * Line 2 on stdin for a script of several lines: collect them up to the terminator and run
+ * them. The newline is taken from the shell's default `IFS` (space, tab, newline) rather than
+ * `$(printf …)`, which would cost a fork.
  */
 function loaderLine(nonce: string): string {
   const end = terminator(nonce);
@@ -56,8 +56,9 @@ function loaderLine(nonce: string): string {
 
 /**
  * The bytes sent on stdin before anything else when ssh runs {@linkcode FIRST_HOP}: the group
- * line, the loader, `script` line by line, and the terminator (carrying `nonce`, so no line of
- * the script can end it early). Whatever follows on stdin is the script's own stdin.
+ * line, then `script` itself as line 2 when it is one line (the common case: one `read`), else
+ * a loader, the script's lines and a terminator carrying `nonce` (so no line of the script can
+ * end it early). Whatever follows on stdin is the script's own stdin.
  */
 export function hopPreamble(script: string, nonce: string): Uint8Array {
   return encoder.encode(hopPreambleText(script, nonce));
@@ -65,5 +66,6 @@ export function hopPreamble(script: string, nonce: string): Uint8Array {
 
 /** {@linkcode hopPreamble} as text. */
 export function hopPreambleText(script: string, nonce: string): string {
+  if (!/[\n\r]/.test(script)) return `${GROUP_LINE}\n${script}\n`;
   return `${GROUP_LINE}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
 }

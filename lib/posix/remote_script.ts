@@ -199,7 +199,7 @@ export function buildWrapperScript(c: RemoteCommand): string {
   lines.push(
     `( exec 2>&3 3>&-${c.lifeline ? " 4<&-" : ""}${c.nullStdin ? " </dev/null" : ""}; ${
       commandText(c.command)
-    }\n)`,
+    } )`,
   );
   lines.push(`s=$?`);
   if (c.lifeline) lines.push(`[ -n "$yf" ] || { kill -KILL $yw; wait $yw; }`);
@@ -209,7 +209,20 @@ export function buildWrapperScript(c: RemoteCommand): string {
   if (c.endFrame) lines.push(frame("end"));
   lines.push(`${frame("exit:%s")} "$s" >&3`);
   lines.push(`exit "$s"`);
-  return lines.join("\n");
+  return joinOnOneLine(lines);
+}
+
+/**
+ * Joins commands into one line (`;` between them, or nothing after a `&`): a one-line script is
+ * read in one `read` behind the first hop. A newline left inside a quoted word stays.
+ */
+function joinOnOneLine(lines: readonly string[]): string {
+  let out = "";
+  for (const line of lines) {
+    if (out !== "") out += out.endsWith("&") ? " " : "; ";
+    out += line;
+  }
+  return out;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { ExecOptions } from "../core/environment.ts";
 import { CallOutput } from "../core/exec_pipeline.ts";
 import { armKillPath, type KillPath, type KillReason } from "../core/kill_path.ts";
 import { type Child, spawn } from "../util/process.ts";
-import { feed, pump } from "../util/output.ts";
+import { feed, feedFile, pump } from "../util/output.ts";
 import { deferred, sleep, withTimeout } from "../util/async.ts";
 import { FrameScanner } from "../posix/frames.ts";
 import { FIRST_HOP } from "../posix/first_hop.ts";
@@ -119,10 +119,7 @@ async function feedClient(
   if (!stdin) return;
   if (!await writePreamble(stdin, plan.preamble, ended)) return;
   if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
-  if (opts.stdinFile !== undefined) {
-    const file = await Deno.open(opts.stdinFile);
-    return await feed(stdin, file.readable, ended);
-  }
+  if (opts.stdinFile !== undefined) return await feedFile(stdin, opts.stdinFile, ended);
   if (plan.lifeline && !ended.aborted) {
     await new Promise<void>((r) => ended.addEventListener("abort", () => r(), { once: true }));
   }

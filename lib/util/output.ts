@@ -83,6 +83,40 @@ export async function pump(
   }
 }
 
+/** Bytes read from a local file per write when {@linkcode feedFile} copies it. */
+const FILE_CHUNK = 1 << 20;
+
+/**
+ * Copies the local file at `path` into `stdin` and closes it, in large chunks (a file is
+ * usually a big upload), ending early when `signal` aborts or the reader goes away.
+ */
+export async function feedFile(
+  stdin: WritableStream<Uint8Array>,
+  path: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  using file = await Deno.open(path);
+  const writer = stdin.getWriter();
+  const stop = () => writer.abort().catch(() => {});
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      // A fresh buffer each time: the pipe may still hold the last one.
+      const buf = new Uint8Array(FILE_CHUNK);
+      const n = await file.read(buf);
+      if (n === null) break;
+      await writer.write(n === buf.length ? buf : buf.subarray(0, n));
+    }
+    await writer.close();
+  } catch {
+    // As feed(): a command that stops reading, or a call that ended.
+    await writer.abort().catch(() => {});
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+}
+
 /**
  * Writes `input` to `stdin` and closes it; a reader that went away early is not an error. An
  * abort of `signal` (the call ended) stops the writing at once: a stream given as input is
