@@ -20,7 +20,7 @@
  * @module
  */
 
-import { dockerSkipReasonSync, startDockerSshd } from "./fixtures/docker_sshd.ts";
+import { dockerSkipReasonSync, type DockerSshd, startDockerSshd } from "./fixtures/docker_sshd.ts";
 import {
   findOnPath,
   findSshd,
@@ -231,35 +231,47 @@ export function liveSshTest(
 let dockerReason: { value: string | undefined } | undefined;
 
 /**
- * Registers `Deno.test` named `live_ssh docker ${name}`, run against a fresh
- * `linuxserver/openssh-server` container. It is ignored (reason printed once) when there is no
- * Docker engine or image, even under CI: CI machines have no Docker engine and no image registry,
- * so the native fixture is what CI relies on.
+ * Registers `Deno.test` named `live_ssh docker ${name}`, run against a fresh container from
+ * `tests/fixtures/docker_sshd.ts` (OpenSSH and Dropbear, one account per login shell), which `fn`
+ * gets and which is removed after it, even when it fails. The image is built on first use when
+ * missing. When there is no Docker engine the test is ignored with the reason printed once, except
+ * when `CI=true`: then it fails with the reason, because CI must really run these tests.
  *
  * @example
  * ```ts
  * import { liveDockerTest } from "./_live.ts";
- * liveDockerTest("uname works", async (host) => {
- *   await host.remote("uname -a");
+ * liveDockerTest("uname works", async (fx) => {
+ *   await fx.remote("uname -a");
+ *   console.log(fx.targetFor("dropbear", "fish"));
  * });
  * ```
  */
 export function liveDockerTest(
   name: string,
-  fn: (host: LiveHost, t: Deno.TestContext) => Promise<void>,
+  fn: (fx: DockerSshd, t: Deno.TestContext) => Promise<void>,
   opts: LiveTestOptions = {},
 ): void {
   dockerReason ??= { value: dockerSkipReasonSync() };
   const reason = dockerReason.value;
+  const fullName = `live_ssh docker ${name}`;
+  if (reason !== undefined && Deno.env.get("CI") === "true") {
+    Deno.test({
+      name: fullName,
+      fn: () => {
+        throw new Error(`Docker live tests cannot run under CI: ${reason}`);
+      },
+    });
+    return;
+  }
   if (reason !== undefined) printSkipOnce("live_ssh docker tests", reason);
   Deno.test({
-    name: `live_ssh docker ${name}`,
+    name: fullName,
     ignore: reason !== undefined,
     ...(opts.sanitizeResources !== undefined ? { sanitizeResources: opts.sanitizeResources } : {}),
     ...(opts.sanitizeOps !== undefined ? { sanitizeOps: opts.sanitizeOps } : {}),
     fn: async (t) => {
-      await using host = hostFromFixture("docker", await startDockerSshd());
-      await fn(host, t);
+      await using fx = await startDockerSshd();
+      await fn(fx, t);
     },
   });
 }
