@@ -93,7 +93,7 @@ export async function runPortability(
     assert.equal(r.timedOut, true);
     assert.equal(r.code, 124);
     // The call ends once the remote group is stopped: well under the sleep.
-    assert.ok(took < 10_000, `the timed-out call took ${Math.round(took)} ms`);
+    assert.ok(took < 3000, `the timed-out call took ${Math.round(took)} ms`);
     assert.equal(await survivors(probe, tag), "", "the command outlived its timeout");
     const bg = uniqueSleep();
     const aborted = new AbortController();
