@@ -12,7 +12,7 @@ import { CallOutput } from "../core/exec_pipeline.ts";
 import { armKillPath, type KillPath, type KillReason } from "../core/kill_path.ts";
 import { type Child, spawn } from "../util/process.ts";
 import { feed, feedFile, pump } from "../util/output.ts";
-import { deferred, sleep, withTimeout } from "../util/async.ts";
+import { abortable, deferred, sleep, withTimeout } from "../util/async.ts";
 import { FrameScanner } from "../posix/frames.ts";
 import { FIRST_HOP } from "../posix/first_hop.ts";
 import { YonderError } from "../core/errors.ts";
@@ -126,23 +126,21 @@ async function feedClient(
   await stdin.close().catch(() => {});
 }
 
-/** Writes the wrapper script; false when the client went away first. */
+/** Writes the wrapper script; false when the client went away first or the call ended. */
 async function writePreamble(
   stdin: WritableStream<Uint8Array>,
   preamble: Uint8Array,
   ended: AbortSignal,
 ): Promise<boolean> {
   const writer = stdin.getWriter();
-  const stop = () => writer.abort().catch(() => {});
-  ended.addEventListener("abort", stop, { once: true });
   try {
-    await writer.write(preamble);
+    // Not waited for past the call's end: a reader that stopped reading never lets it settle.
+    await abortable(writer.write(preamble), ended);
     writer.releaseLock();
     return true;
   } catch {
+    writer.abort().catch(() => {});
     return false;
-  } finally {
-    ended.removeEventListener("abort", stop);
   }
 }
 

@@ -1,6 +1,6 @@
 /** Collects a stream's bytes up to a cap, and reads streams to the end. */
 
-import { aborted } from "./async.ts";
+import { abortable, aborted } from "./async.ts";
 
 /** Collects chunks up to `cap` bytes; later bytes are counted but not kept. */
 export class OutputSink {
@@ -87,6 +87,21 @@ export async function pump(
 const FILE_CHUNK = 1 << 20;
 
 /**
+ * `p`, given up on when `signal` aborts. A write into a pipe whose reader stopped reading (a
+ * master that carried a call keeps its stdin open once the call is over) never settles, and an
+ * abort of the stream waits for the write in flight: so an ended call stops waiting instead. The
+ * write settles, and is ignored, when that process goes away.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return signal ? abortable(p, signal) : p;
+}
+
+/** Aborts `writer` without waiting for a write in flight (see {@linkcode untilAborted}). */
+function dropWriter(writer: WritableStreamDefaultWriter<Uint8Array>): void {
+  writer.abort().catch(() => {});
+}
+
+/**
  * Copies the local file at `path` into `stdin` and closes it, in large chunks (a file is
  * usually a big upload), ending early when `signal` aborts or the reader goes away.
  */
@@ -97,8 +112,6 @@ export async function feedFile(
 ): Promise<void> {
   using file = await Deno.open(path);
   const writer = stdin.getWriter();
-  const stop = () => writer.abort().catch(() => {});
-  signal?.addEventListener("abort", stop, { once: true });
   try {
     for (;;) {
       if (signal?.aborted) throw signal.reason;
@@ -106,14 +119,12 @@ export async function feedFile(
       const buf = new Uint8Array(FILE_CHUNK);
       const n = await file.read(buf);
       if (n === null) break;
-      await writer.write(n === buf.length ? buf : buf.subarray(0, n));
+      await untilAborted(writer.write(n === buf.length ? buf : buf.subarray(0, n)), signal);
     }
-    await writer.close();
+    await untilAborted(writer.close(), signal);
   } catch {
     // As feed(): a command that stops reading, or a call that ended.
-    await writer.abort().catch(() => {});
-  } finally {
-    signal?.removeEventListener("abort", stop);
+    dropWriter(writer);
   }
 }
 
@@ -127,30 +138,25 @@ export async function feed(
   input: Uint8Array | string | ReadableStream<Uint8Array>,
   signal?: AbortSignal,
 ): Promise<void> {
-  try {
-    if (input instanceof ReadableStream) {
-      await input.pipeTo(stdin, signal ? { signal } : {});
-      return;
-    }
-    const writer = stdin.getWriter();
-    const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
-    const stop = () => writer.abort().catch(() => {});
-    signal?.addEventListener("abort", stop, { once: true });
+  if (input instanceof ReadableStream) {
     try {
-      if (signal?.aborted) throw signal.reason;
-      await writer.write(bytes);
-      await writer.close();
-    } finally {
-      signal?.removeEventListener("abort", stop);
+      await untilAborted(input.pipeTo(stdin, signal ? { signal } : {}), signal);
+    } catch {
+      // The pipe aborts stdin and cancels the input itself; only a refused start leaves them.
+      if (!stdin.locked) stdin.abort().catch(() => {});
+      if (!input.locked) input.cancel().catch(() => {});
     }
+    return;
+  }
+  const writer = stdin.getWriter();
+  const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+  try {
+    if (signal?.aborted) throw signal.reason;
+    await untilAborted(writer.write(bytes), signal);
+    await untilAborted(writer.close(), signal);
   } catch {
     // The command exited without reading all of its stdin (e.g. `true`), or the call ended: like
     // a shell, ignore it.
-    try {
-      await stdin.abort();
-    } catch {
-      // Already closed or locked by the aborted writer.
-    }
-    if (input instanceof ReadableStream) await input.cancel().catch(() => {});
+    dropWriter(writer);
   }
 }
