@@ -212,15 +212,22 @@ liveSshTest("yonder check reports each probe", async () => {
   await using host = await openLiveHost();
   const r = await runCli(["check", ...connFlags(host)]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const probe of ["connect", "shell", "tar", "sha256sum", "rtt"]) {
+  for (const probe of ["connect", "server", "shell", "tar", "sha256sum", "rtt"]) {
     assert.match(r.stdout, new RegExp(`^ok +${probe} `, "m"));
   }
-  // The account's login shell is named (the fixture's user has bash, or the external host's own).
-  assert.match(r.stdout, /^ok +shell .*, login shell \/\S+$/m);
-  if (host.kind === "native") assert.match(r.stdout, /login shell \/bin\/bash$/m);
+  // The account's login shell is named with its family (the fixture's user has bash, or the
+  // external host's own), and the server by its banner.
+  assert.match(r.stdout, /^ok +shell .*, login shell \/\S+ \((POSIX|fish|csh|unknown) family\)$/m);
+  if (host.kind === "native") {
+    assert.match(r.stdout, /login shell \/bin\/bash \(POSIX family\)$/m);
+    assert.match(r.stdout, /^ok +server +OpenSSH \d\S* .*: SSH-2\.0-OpenSSH_/m);
+  }
   const j = JSON.parse((await runCli(["check", ...connFlags(host), "--json"])).stdout);
   assert.equal(j.ok, true);
-  assert.equal(j.probes.length, 5);
+  assert.deepEqual(
+    j.probes.map((p: { name: string }) => p.name),
+    ["connect", "server", "shell", "tar", "sha256sum", "rtt"],
+  );
 });
 
 liveSshTest("yonder exec -v shows yonder's debug lines; -vv adds ssh's own", async () => {
