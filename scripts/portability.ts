@@ -1,8 +1,8 @@
 // deno-lint-ignore-file no-console -- a report script prints its table on stdout
 /**
  * The CLI across the portability matrix, for people: starts the Docker fixture and, for every
- * server × login shell, times `yonder exec --timeout 1 -- sleep 300.<tag>` (with and without
- * sessions), looks for a surviving `sleep` in the container, and checks `exit 255` and an argv
+ * server × login shell, times `yonder exec --timeout 1 -- sleep 300.<tag>` (as it is, and with
+ * `--no-session`), looks for a surviving `sleep` in the container, and checks `exit 255` and an argv
  * of shell-special words. Prints one line per cell.
  *
  * Usage: `deno run -A --lock=tests/deno.lock scripts/portability.ts` (needs a Docker engine).
@@ -47,7 +47,9 @@ for (const [server, shells] of matrix) {
       const r = await yonder(target, [...mode, "--timeout", "1", "--", "sleep", tag]);
       const left = (await fx.probe(`ps -eo args= | grep -c '^sleep ${tag}' || true`)).stdout.trim();
       cells.push(
-        `${mode.length ? "channel" : "session"}: rc ${r.code} in ${(r.ms / 1000).toFixed(2)} s, ` +
+        `${mode.length ? "--no-session" : "default"}: rc ${r.code} in ${
+          (r.ms / 1000).toFixed(2)
+        } s, ` +
           `${left} left`,
       );
     }

@@ -20,7 +20,8 @@ export const CHECK_HELP = `Usage: yonder check [-r TARGET] [--json]
 
 Probes a target: connection and authentication, the SSH server's software (its banner), the remote
 POSIX shell and the account's login shell, tar and sha256sum (needed for tree sync and verified
-transfers), and the round-trip time of a command over the connection.
+transfers), whether each call can have a process group of its own (what timeouts and aborts stop),
+and the round-trip time of a command over the connection.
 Prints one line per probe, with a hint for each failure. Without a target it probes this machine
 (what yonder's commands use when run without -r).
 
@@ -48,7 +49,8 @@ if command -v tar >/dev/null 2>&1; then
   echo "tar=$(command -v tar) \${v:-unknown version}"
 else echo "tar="; fi
 s=$(command -v sha256sum 2>/dev/null || command -v shasum 2>/dev/null || command -v sha256 2>/dev/null)
-echo "sha256=$s"`;
+echo "sha256=$s"
+if kill -0 -"$PPID" 2>/dev/null; then echo "group=own"; else echo "group=shared"; fi`;
 
 /** Runs `yonder check`; returns the exit code. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
@@ -120,9 +122,12 @@ function connectProbe(env: Environment, started: number): Probe {
 
 /** Runs the probes over the connection, reporting each as it is known. */
 async function runProbes(env: Environment, report: (p: Probe) => Promise<void>): Promise<void> {
-  if (env instanceof SshEnvironment) await report(await serverProbe(env));
+  const ssh = env instanceof SshEnvironment;
+  if (ssh) await report(await serverProbe(env));
   const r = await env.exec(PROBE_SCRIPT, { timeoutMs: 15000 });
-  for (const p of toolProbes(r.code, probeFacts(r.stdout))) await report(p);
+  const facts = probeFacts(r.stdout);
+  for (const p of toolProbes(r.code, facts)) await report(p);
+  if (ssh && r.code === 0) await report(groupsProbe(facts.get("group") === "own"));
   await report(await rttProbe(env));
 }
 
@@ -133,6 +138,22 @@ async function serverProbe(env: SshEnvironment): Promise<Probe> {
     name: "server",
     ok: true,
     detail: "banner" in r ? `${describeBanner(r.banner)}: ${r.banner}` : `unknown (${r.reason})`,
+  };
+}
+
+/**
+ * The process-group probe, as seen from inside a call: its wrapper (the probe's parent) must lead
+ * a process group, which is what timeouts, aborts and `close()` stop. OpenSSH starts each
+ * session's shell as a leader; elsewhere (Dropbear) the first hop makes one with `setsid` or perl.
+ */
+function groupsProbe(own: boolean): Probe {
+  return {
+    name: "groups",
+    ok: own,
+    detail: own
+      ? "each call runs in a process group of its own"
+      : "calls share the server's process group: a timeout or abort stops only part of a command",
+    hint: "Install setsid (util-linux, or BusyBox with its setsid applet) or perl on the remote",
   };
 }
 

@@ -13,9 +13,9 @@
  * read ahead, and what it took would be lost to the command), so the script ends exactly where
  * the caller's stdin begins.
  *
- * The first line also makes the shell a process group leader (`setsid`) where the server did not
- * (Dropbear starts the login shell in the group of its own connection process): the wrapper's
- * `$$` is then the group every kill and hangup is sent to.
+ * The first line also makes the shell a process group leader (`setsid`, or perl's `setpgrp`)
+ * where the server did not (Dropbear starts the login shell in the group of its own connection
+ * process): the wrapper's `$$` is then the group every kill and hangup is sent to.
  *
  * @module
  */
@@ -30,11 +30,13 @@ export const FIRST_HOP = `exec /bin/sh -c '${READ_EVAL}'`;
 
 /**
  * Line 1 on stdin: leave the server's process group for one of our own when this shell does not
- * lead one (`kill -0 -$$` fails), then read and run line 2. Without `setsid` the shell stays in
- * the server's group.
+ * lead one (`kill -0 -$$` fails), with `setsid`, or perl's `setpgrp` where there is no `setsid`
+ * (macOS, the BSDs, a BusyBox without the applet), then read and run line 2. With neither, the
+ * shell stays in the server's group (`yonder check` says so).
  */
-const GROUP_LINE = `kill -0 -$$ 2>/dev/null||! command -v setsid >/dev/null||` +
-  `exec setsid /bin/sh -c '${READ_EVAL}';${READ_EVAL}`;
+const GROUP_LINE = `kill -0 -$$ 2>/dev/null||{ command -v setsid >/dev/null&&` +
+  `exec setsid /bin/sh -c '${READ_EVAL}';command -v perl >/dev/null&&` +
+  `exec perl -e 'setpgrp;exec @ARGV' /bin/sh -c '${READ_EVAL}'; };${READ_EVAL}`;
 
 /** The line that ends a multi-line script on stdin. */
 function terminator(nonce: string): string {

@@ -212,7 +212,7 @@ liveSshTest("yonder check reports each probe", async () => {
   await using host = await openLiveHost();
   const r = await runCli(["check", ...connFlags(host)]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  for (const probe of ["connect", "server", "shell", "tar", "sha256sum", "rtt"]) {
+  for (const probe of ["connect", "server", "shell", "tar", "sha256sum", "groups", "rtt"]) {
     assert.match(r.stdout, new RegExp(`^ok +${probe} `, "m"));
   }
   // The account's login shell is named with its family (the fixture's user has bash, or the
@@ -221,12 +221,16 @@ liveSshTest("yonder check reports each probe", async () => {
   if (host.kind === "native") {
     assert.match(r.stdout, /login shell \/bin\/bash \(POSIX family\)$/m);
     assert.match(r.stdout, /^ok +server +OpenSSH \d\S* .*: SSH-2\.0-OpenSSH_/m);
+    assert.match(
+      r.stdout,
+      /^ok +groups +each call runs in a process group of its own$/m,
+    );
   }
   const j = JSON.parse((await runCli(["check", ...connFlags(host), "--json"])).stdout);
   assert.equal(j.ok, true);
   assert.deepEqual(
     j.probes.map((p: { name: string }) => p.name),
-    ["connect", "server", "shell", "tar", "sha256sum", "rtt"],
+    ["connect", "server", "shell", "tar", "sha256sum", "groups", "rtt"],
   );
 });
 

@@ -9,13 +9,15 @@
  * Run with `deno test -A --filter "live_ssh docker"`; without a Docker engine they are skipped
  * (outside CI) with the reason.
  */
+import assert from "node:assert/strict";
 import { SshEnvironment, type SshEnvironmentOptions } from "../../lib/ssh/environment.ts";
-import { runExecContract } from "../_contract.ts";
+import { runExecContract, survivors, uniqueSleep } from "../_contract.ts";
 import { fileContract } from "../_files_contract.ts";
 import { runLifecycleContract } from "../_lifecycle_contract.ts";
 import { liveDockerTest } from "../_live.ts";
 import { runPortability } from "../_portability.ts";
 import { treeContract } from "../tree/_tree_contract.ts";
+import { runCli } from "../cli/_run.ts";
 import type { DockerServer, DockerShell } from "../fixtures/docker_sshd.ts";
 
 const paths: [string, SshEnvironmentOptions["session"]][] = [
@@ -75,3 +77,52 @@ liveDockerTest("the portability matrix: every server × login shell", async (fx,
     }
   }
 });
+
+liveDockerTest(
+  "yonder check names the server and the login shell; each Dropbear call has its group",
+  async (fx) => {
+    const flags = (server: DockerServer, shell: DockerShell) => [
+      "-r",
+      fx.targetFor(server, shell),
+      "-i",
+      fx.identityFile,
+      "--known-hosts",
+      fx.knownHostsFile,
+      "--strict-host-key",
+    ];
+    const dropbear = await runCli(["check", ...flags("dropbear", "ash")]);
+    assert.equal(dropbear.code, 0, dropbear.stdout + dropbear.stderr);
+    assert.match(dropbear.stdout, /^ok +server +Dropbear \d+\.\d+: SSH-2\.0-dropbear_/m);
+    assert.match(dropbear.stdout, /login shell \/bin\/ash \(POSIX family\)$/m);
+    assert.match(dropbear.stdout, /^ok +groups +each call runs in a process group of its own$/m);
+    const fish = await runCli(["check", ...flags("openssh", "fish")]);
+    assert.equal(fish.code, 0, fish.stdout + fish.stderr);
+    assert.match(fish.stdout, /^ok +server +OpenSSH \d/m);
+    assert.match(fish.stdout, /login shell \/usr\/bin\/fish \(fish family\)$/m);
+    // Without setsid, perl's setpgrp gives each Dropbear call its group: a timeout stops it all.
+    const noSetsid = await fx.probe("mv /usr/bin/setsid /usr/bin/setsid.off");
+    assert.equal(noSetsid.code, 0, noSetsid.stderr);
+    const perl = await runCli(["check", ...flags("dropbear", "bash")]);
+    assert.match(perl.stdout, /^ok +groups +each call runs in a process group of its own$/m);
+    const tag = uniqueSleep();
+    const timed = await runCli([
+      "exec",
+      ...flags("dropbear", "bash"),
+      "--timeout",
+      "1",
+      "--",
+      "sh",
+      "-c",
+      `sleep ${tag} & sleep ${tag}`,
+    ]);
+    assert.equal(timed.code, 124, timed.stderr);
+    assert.equal(await survivors((s) => fx.probe(s), tag), "");
+    // With neither, the calls share Dropbear's group: check fails the probe, with the hint.
+    const noPerl = await fx.probe("mv /usr/bin/perl /usr/bin/perl.off");
+    assert.equal(noPerl.code, 0, noPerl.stderr);
+    const none = await runCli(["check", ...flags("dropbear", "bash")]);
+    assert.equal(none.code, 1, none.stdout + none.stderr);
+    assert.match(none.stdout, /^FAIL +groups +calls share the server's process group/m);
+    assert.match(none.stdout, /hint: Install setsid/);
+  },
+);
