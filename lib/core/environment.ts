@@ -37,8 +37,8 @@ export interface ExecOptions {
   /** Bytes (or text) for the command's stdin; without it stdin is empty (`/dev/null`). */
   stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
   /**
-   * A local file to use as the command's stdin instead of `stdin`; its bytes go to ssh directly,
-   * without passing through this process.
+   * A local file to use as the command's stdin instead of `stdin` (read in large chunks; a local
+   * command gets the file itself).
    */
   stdinFile?: string;
   /**

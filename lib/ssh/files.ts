@@ -1,9 +1,11 @@
 /**
  * File operations on a remote host, each one command over the master (through the environment's
  * `exec`, so every call gets the exec wrapper's exact exit status). Bytes stay `Uint8Array` end
- * to end: the channel has no pty. `upload` and `download` hand the local file to ssh as its stdin
- * or stdout (`stdinFile`/`stdoutFile`), so the bytes never pass through JavaScript; streams
- * (`writeFile` of bytes, `readFileStream`, `upload` with `onProgress`) go through its pipes.
+ * to end: the channel has no pty. `download` hands the local file to ssh as its stdout
+ * (`stdoutFile`), so the bytes never pass through JavaScript; `upload` (`stdinFile`) copies the
+ * file into ssh's stdin in 1 MiB chunks, behind the call's script (see `posix/first_hop.ts`);
+ * streams (`writeFile` of bytes, `readFileStream`, `upload` with `onProgress`) go through its
+ * pipes.
  *
  * Writes are atomic: the remote script copies stdin into a temp file beside the destination,
  * checks that exactly the announced number of bytes came, and only then renames it over the
@@ -273,7 +275,7 @@ export class SshFiles implements FileOps {
 
   /**
    * Uploads a local file atomically; see {@linkcode FileOps.upload}. Without `onProgress` the file
-   * is handed to ssh as its stdin (its bytes never pass through this process); with it they are
+   * is copied into ssh's stdin in large chunks, behind the call's script; with it they are
    * streamed through this process so they can be counted as they go. A local fifo or device is
    * read to a temp file first, since its size is not known in advance.
    */

@@ -56,9 +56,15 @@ export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
 }
 
-/** `p`, or a rejection with the signal's reason as soon as `signal` aborts. */
+/**
+ * `p`, or a rejection with the signal's reason as soon as `signal` aborts. A `p` given up on is
+ * still handled: its late rejection (a write into a pipe whose reader is gone) is nobody's error.
+ */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const stop = () => reject(signal.reason);
     signal.addEventListener("abort", stop, { once: true });

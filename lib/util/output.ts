@@ -119,6 +119,7 @@ export async function feedFile(
       const buf = new Uint8Array(FILE_CHUNK);
       const n = await file.read(buf);
       if (n === null) break;
+      if (signal?.aborted) throw signal.reason;
       await untilAborted(writer.write(n === buf.length ? buf : buf.subarray(0, n)), signal);
     }
     await untilAborted(writer.close(), signal);
