@@ -29,12 +29,12 @@ const READ_EVAL = `IFS= read -r y && eval "$y"`;
 export const FIRST_HOP = `exec /bin/sh -c '${READ_EVAL}'`;
 
 /**
- * Line 1 on stdin: leave the server's process group for one of our own when this shell does not
- * lead one (`kill -0 -$$` fails), with `setsid`, or perl's `setpgrp` where there is no `setsid`
+ * Line 1 on stdin: note in `yg` that the server made this shell a group leader, or else leave
+ * the server's process group for one of our own (`kill -0 -$$` fails), with `setsid`, or perl's `setpgrp` where there is no `setsid`
  * (macOS, the BSDs, a BusyBox without the applet), then read and run line 2. With neither, the
  * shell stays in the server's group (`yonder check` says so).
  */
-const GROUP_LINE = `kill -0 -$$ 2>/dev/null||{ command -v setsid >/dev/null&&` +
+const GROUP_LINE = `kill -0 -$$ 2>/dev/null&&yg=1||{ command -v setsid >/dev/null&&` +
   `exec setsid /bin/sh -c '${READ_EVAL}';command -v perl >/dev/null&&` +
   `exec perl -e 'setpgrp;exec @ARGV' /bin/sh -c '${READ_EVAL}'; };${READ_EVAL}`;
 
@@ -70,4 +70,22 @@ export function hopPreamble(script: string, nonce: string): Uint8Array {
 export function hopPreambleText(script: string, nonce: string): string {
   if (!/[\n\r]/.test(script)) return `${GROUP_LINE}\n${script}\n`;
   return `${GROUP_LINE}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
+}
+
+/**
+ * Login shells that run yonder's one-line wrapper as it is, as POSIX sh: on a master whose calls
+ * showed one of these (and a server that makes each session a group leader), later calls may
+ * send the wrapper as the command line itself and skip the first hop.
+ */
+const POSIX_LOGIN = /^-?(sh|bash|dash|ash|ksh|mksh)$/;
+
+/**
+ * Whether the `login` frame of a call (`<1 if the server made the shell a group leader>:<$SHELL>`)
+ * allows the direct command line for later calls on the same connection.
+ */
+export function allowsDirectLine(loginFrame: string): boolean {
+  const sep = loginFrame.indexOf(":");
+  if (sep < 0 || loginFrame.slice(0, sep) !== "1") return false;
+  const shell = loginFrame.slice(sep + 1).split("/").at(-1) ?? "";
+  return POSIX_LOGIN.test(shell);
 }

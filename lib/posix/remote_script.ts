@@ -37,6 +37,11 @@ export interface RemoteCommand {
    * the client is gone, and the command's group is stopped (TERM, then KILL). Needs `nullStdin`.
    */
   lifeline?: boolean;
+  /**
+   * Report the login shell (`$SHELL`) and whether the server made the session a group leader
+   * (`yg`, set by the first hop) in a `login` frame.
+   */
+  reportLogin?: boolean;
   /** Write an end frame on stdout after the command (not when stdout goes to a local file). */
   endFrame?: boolean;
   /**
@@ -183,6 +188,7 @@ export function buildWrapperScript(c: RemoteCommand): string {
   // command's status. Only a KILL ends it early; the client copes with that.
   lines.push(`exec 3>&2 2>/dev/null; trap : HUP INT QUIT TERM USR1 USR2 ALRM`);
   lines.push(`${frame("pid:%s")} "$$" >&3`);
+  if (c.reportLogin) lines.push(`${frame("login:%s:%s")} "\${yg:-0}" "\${SHELL:-}" >&3`);
   if (c.env) lines.push(...envAssignments(c.env));
   if (c.cwd !== undefined) lines.push(cwdCheck(c.nonce, c.cwd, 3));
   if (c.lifeline) {

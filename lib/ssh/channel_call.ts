@@ -14,7 +14,6 @@ import { type Child, spawn } from "../util/process.ts";
 import { feed, feedFile, pump } from "../util/output.ts";
 import { abortable, deferred, sleep, withTimeout } from "../util/async.ts";
 import { FrameScanner } from "../posix/frames.ts";
-import { FIRST_HOP } from "../posix/first_hop.ts";
 import { YonderError } from "../core/errors.ts";
 import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
@@ -46,8 +45,12 @@ export interface CallPlan {
   lifeline: boolean;
   /** The keeper watches the call and hangs up what it leaves (else the wrapper does). */
   keeper: boolean;
-  /** What goes first on the client's stdin: the wrapper script behind the first hop. */
-  preamble: Uint8Array;
+  /** ssh's remote command: the first hop, or (learned safe) the wrapper script itself. */
+  command: string;
+  /** What goes first on the client's stdin: the wrapper script behind the first hop, or null. */
+  preamble: Uint8Array | null;
+  /** The client's stdin is a pipe from this process (else a local file, or nothing). */
+  pipeStdin: boolean;
   /** The wrapper writes an end frame on stdout. */
   endFrame: boolean;
 }
@@ -81,19 +84,24 @@ const LINGER_MS = 250;
 /** Starts the ssh client of a call (or hands the call to a master that is starting). */
 async function startClient(
   ctx: SshExecContext,
+  plan: CallPlan,
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<{ child: Child; carried: boolean }> {
-  const files = opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {};
-  const carried = mayCarry ? await ctx.master!.startCarrying(FIRST_HOP, true, files) : null;
+  const files = {
+    ...(opts.stdinFile !== undefined && !plan.pipeStdin ? { stdinFile: opts.stdinFile } : {}),
+    ...(opts.stdoutFile !== undefined ? { stdoutFile: opts.stdoutFile } : {}),
+  };
+  const hasStdin = plan.pipeStdin || opts.stdinFile !== undefined;
+  const carried = mayCarry ? await ctx.master!.startCarrying(plan.command, hasStdin, files) : null;
   if (carried) return { child: carried, carried: true };
   if (mayCarry) await ctx.master!.ensure();
   const how = ctx.master
     ? { kind: "client" as const, controlPath: ctx.master.controlPath }
     : { kind: "direct" as const };
   const child = spawn(ctx.options.sshPath ?? "ssh", {
-    args: buildSshArgv(ctx.target, ctx.options, { ...how, command: FIRST_HOP, stdin: true }),
-    stdin: "piped",
+    args: buildSshArgv(ctx.target, ctx.options, { ...how, command: plan.command, stdin: hasStdin }),
+    stdin: plan.pipeStdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
     ...files,
@@ -117,7 +125,7 @@ async function feedClient(
 ): Promise<void> {
   const stdin = child.stdin;
   if (!stdin) return;
-  if (!await writePreamble(stdin, plan.preamble, ended)) return;
+  if (plan.preamble && !await writePreamble(stdin, plan.preamble, ended)) return;
   if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
   if (opts.stdinFile !== undefined) return await feedFile(stdin, opts.stdinFile, ended);
   if (plan.lifeline && !ended.aborted) {
@@ -206,6 +214,7 @@ class ChannelCall {
         o.exit = Number(value);
         this.#exitSeen.resolve();
       } else if (kind === "cwd") o.cwd = value;
+      else if (kind === "login") this.#ctx.master?.learnLogin(value);
     });
     const out = new FrameScanner(this.#plan.nonce, (chunk) => o.output.out(chunk), (kind) => {
       if (kind === "end") this.#endSeen.resolve();
@@ -335,7 +344,7 @@ export async function runClient(
   opts: ExecOptions,
   mayCarry: boolean,
 ): Promise<ClientOutcome> {
-  const started = await startClient(ctx, opts, mayCarry);
+  const started = await startClient(ctx, plan, opts, mayCarry);
   return await new ChannelCall(ctx, plan, opts, started).run();
 }
 

@@ -27,7 +27,7 @@ import { abortedBeforeStart, cwdError, stoppedStatus } from "../core/kill_path.t
 import { isTransient } from "../core/retry.ts";
 import { newNonce } from "../posix/frames.ts";
 import { buildWrapperScript } from "../posix/remote_script.ts";
-import { hopPreamble } from "../posix/first_hop.ts";
+import { FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
 import { connectError, connectionLost, loginShellHint } from "./connect_error.ts";
 import {
   type CallPlan,
@@ -69,19 +69,30 @@ function planCall(
   const keeper = ctx.master?.keeperReady ?? false;
   const lifeline = !userStdin && !keeper;
   const endFrame = opts.stdoutFile === undefined;
+  // Once a call showed a POSIX login shell on a server that makes each session a group leader,
+  // the wrapper can be the command line itself (no first hop: no extra exec, no script to read,
+  // a stdin file handed to ssh as it is), unless env values would show on that line.
+  const withEnv = Object.keys(env).length > 0;
+  const direct = (ctx.master?.directLine ?? false) && !withEnv;
   const script = buildWrapperScript({
     nonce,
     command,
     cwd: opts.cwd,
-    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(withEnv ? { env } : {}),
+    reportLogin: !direct && ctx.master !== null,
     nullStdin: !userStdin,
     lifeline,
     hangup: !keeper,
     endFrame,
   });
+  if (direct) {
+    const pipeStdin = opts.stdin !== undefined || lifeline;
+    return { nonce, keeper, lifeline, command: script, preamble: null, pipeStdin, endFrame };
+  }
   // stdin carries the wrapper script first (see first_hop.ts), then the caller's stdin or, held
   // open, the lifeline.
-  return { nonce, keeper, lifeline, preamble: hopPreamble(script, nonce), endFrame };
+  const preamble = hopPreamble(script, nonce);
+  return { nonce, keeper, lifeline, command: FIRST_HOP, preamble, pipeStdin: true, endFrame };
 }
 
 /**

@@ -2,8 +2,9 @@
  * File operations on a remote host, each one command over the master (through the environment's
  * `exec`, so every call gets the exec wrapper's exact exit status). Bytes stay `Uint8Array` end
  * to end: the channel has no pty. `download` hands the local file to ssh as its stdout
- * (`stdoutFile`), so the bytes never pass through JavaScript; `upload` (`stdinFile`) copies the
- * file into ssh's stdin in 1 MiB chunks, behind the call's script (see `posix/first_hop.ts`);
+ * (`stdoutFile`), so the bytes never pass through JavaScript; `upload` (`stdinFile`) hands it to
+ * ssh as its stdin once the connection learned a POSIX login shell, else copies it in 1 MiB
+ * chunks behind the call's script (see `posix/first_hop.ts`);
  * streams (`writeFile` of bytes, `readFileStream`, `upload` with `onProgress`) go through its
  * pipes.
  *
@@ -275,7 +276,8 @@ export class SshFiles implements FileOps {
 
   /**
    * Uploads a local file atomically; see {@linkcode FileOps.upload}. Without `onProgress` the file
-   * is copied into ssh's stdin in large chunks, behind the call's script; with it they are
+   * goes to ssh as its stdin (or, behind the first hop, in large chunks after the call's script);
+   * with it they are
    * streamed through this process so they can be counted as they go. A local fifo or device is
    * read to a temp file first, since its size is not known in advance.
    */

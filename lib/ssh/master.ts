@@ -25,7 +25,7 @@ import {
 import { connectError } from "./connect_error.ts";
 import { Keeper } from "./keeper.ts";
 import { buildKillScript } from "../posix/remote_script.ts";
-import { FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import { allowsDirectLine, FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
 import { newNonce } from "../posix/frames.ts";
 
 /** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
@@ -58,6 +58,8 @@ export class Master {
   readonly shared: Map<string, unknown> = new Map();
   #onClose: (() => Promise<void>)[] = [];
   #keeper: Keeper | null = null;
+  /** Calls may send the wrapper as the command line itself (see {@linkcode learnLogin}). */
+  #directLine = false;
   /** A persistent master this process uses but does not own (`--persist`); how to restart it. */
   #external: (() => Promise<string>) | null = null;
 
@@ -228,6 +230,8 @@ export class Master {
     carry: { command: string; stdin: boolean } | null,
     files: { stdinFile?: string; stdoutFile?: string } = {},
   ): Promise<Child> {
+    // A new connection may reach another account or server behind the same name: learn again.
+    this.#directLine = false;
     if (this.starts > 0) {
       // A draining master may still hold the old path: every start gets a fresh one.
       await Deno.remove(this.#controlPath).catch(() => {});
@@ -382,6 +386,19 @@ export class Master {
    */
   watchSession(pid: number): void {
     this.#keeper?.watchSession(pid);
+  }
+
+  /**
+   * What a call's `login` frame said about this connection's account: a POSIX login shell on a
+   * server that makes each session a group leader lets later calls skip the first hop.
+   */
+  learnLogin(frame: string): void {
+    if (allowsDirectLine(frame)) this.#directLine = true;
+  }
+
+  /** True once calls may send the wrapper as the command line itself. */
+  get directLine(): boolean {
+    return this.#directLine;
   }
 
   /** True when the keeper runs: it then watches calls and hangs up what they leave. */
