@@ -55,6 +55,18 @@ export {
   YonderError,
 } from "./lib/core/errors.ts";
 export { type FilteredEnv, filterEnv, isSensitiveEnvName } from "./lib/core/env_filter.ts";
+export {
+  decide,
+  type Decision,
+  type Policy,
+  type PolicyHookOptions,
+  policyHooks,
+  PolicyRefused,
+  type PolicyRequest,
+  type PolicyRule,
+  type Verdict,
+  type WordMatch,
+} from "./lib/core/policy.ts";
 export type {
   DownloadOptions,
   FileInfo,

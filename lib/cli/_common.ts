@@ -1,5 +1,6 @@
 /** Pieces every CLI command shares: connection flags, the environment to use, error reporting. */
 
+import { PolicyRefused } from "../core/policy.ts";
 import type { FlagSpec } from "./_args.ts";
 import type { Environment, Logger } from "../core/environment.ts";
 import {
@@ -249,9 +250,10 @@ export async function openEnvironment(
   return await SshEnvironment.open(target, options);
 }
 
-/** The exit code for an error: 255 connection, 2 usage, 1 anything else. */
+/** The exit code for an error: 255 connection, 77 refused by policy, 2 usage, 1 anything else. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof SshConnectError || e instanceof SshConnectionLost) return EXIT.connection;
+  if (e instanceof PolicyRefused) return EXIT.policy;
   // A working directory that cannot be entered is a bad argument, not the command's failure.
   if (e instanceof UsageError || (e instanceof FileError && e.role === "cwd")) return EXIT.usage;
   return EXIT.failure;
@@ -262,6 +264,7 @@ export function errorKind(e: unknown): string {
   if (e instanceof SshConnectError) return e.kind;
   if (e instanceof SshConnectionLost) return "connection_lost";
   if (e instanceof UsageError) return "usage";
+  if (e instanceof PolicyRefused) return "refused";
   if (e instanceof NotFound) return "not_found";
   if (e instanceof FileError) return "file";
   return e instanceof YonderError ? "error" : "internal";
