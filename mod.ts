@@ -56,6 +56,15 @@ export {
 } from "./lib/core/errors.ts";
 export { type FilteredEnv, filterEnv, isSensitiveEnvName } from "./lib/core/env_filter.ts";
 export {
+  appendAudit,
+  AUDIT_GENESIS,
+  type AuditArgs,
+  type AuditCheck,
+  auditHooks,
+  type AuditOptions,
+  verifyAudit,
+} from "./lib/core/audit.ts";
+export {
   decide,
   type Decision,
   type Policy,

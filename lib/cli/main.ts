@@ -21,11 +21,12 @@ Commands:
   pull      bring a directory tree back; --only-changed for sync-back with conflicts
   status    list the connections --persist kept
   stop      end kept connections (TARGET or --all)
+  audit     verify an audit log's hash chain (audit verify FILE)
 
 Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
 
 Exit codes: the command's own; 124 timeout; 128+n signal n; 255 cannot reach or authenticate;
-2 usage error.`;
+77 refused by policy; 2 usage error.`;
 
 interface Command {
   run: (argv: string[], io: Io) => Promise<number>;
@@ -54,6 +55,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     help: (await persist()).STATUS_HELP,
   }),
   stop: async () => ({ run: (await persist()).stopCommand, help: (await persist()).STOP_HELP }),
+  audit: async () => {
+    const { AUDIT_HELP, auditCommand } = await import("./audit.ts");
+    return { run: auditCommand, help: AUDIT_HELP };
+  },
 };
 
 /**
