@@ -92,8 +92,16 @@ export class ControlDir {
 
   /** Ends the watchdog without it removing anything. */
   async #release(): Promise<void> {
+    await this.#endWatchdog(true);
+  }
+
+  /**
+   * Closes the watchdog's stdin, after "done" when `sayDone` (it then removes nothing), and waits
+   * for it to exit.
+   */
+  async #endWatchdog(sayDone: boolean): Promise<void> {
     try {
-      await this.#writer?.write(new TextEncoder().encode("done\n"));
+      if (sayDone) await this.#writer?.write(new TextEncoder().encode("done\n"));
       await this.#writer?.close();
     } catch {
       // Watchdog already gone.
@@ -160,20 +168,9 @@ export class ControlDir {
     } catch {
       // Already gone.
     }
-    try {
-      // A clean close (every master seen to exit, the directory gone) leaves the watchdog
-      // nothing to do; saying so spares this process's exit its rm, a few ms.
-      if (this.#pids.size === 0) await this.#writer?.write(new TextEncoder().encode("done\n"));
-      await this.#writer?.close();
-    } catch {
-      // Watchdog already gone.
-    }
-    this.#writer = null;
-    if (this.#watchdog) {
-      this.#watchdog.ref();
-      await this.#watchdog.status;
-    }
-    this.#watchdog = null;
+    // A clean close (every master seen to exit, the directory gone) leaves the watchdog nothing
+    // to do; saying so spares this process's exit its rm, a few ms.
+    await this.#endWatchdog(this.#pids.size === 0);
   }
 
   #cleanupSync(): void {
