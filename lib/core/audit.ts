@@ -12,6 +12,7 @@
  * @module
  */
 
+import { sha256Hex } from "../util/hex.ts";
 import { YonderError } from "./errors.ts";
 import type { Hooks, Operation, Outcome } from "./hooks.ts";
 
@@ -38,11 +39,6 @@ export interface AuditOptions {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function sha256Hex(text: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(text)));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** The `hash` a line ends with (its body's sha256), or "" when it has none. */
 function lineHash(line: string): string {

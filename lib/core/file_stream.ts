@@ -1,5 +1,6 @@
 /** Local file streaming helpers shared by the file backends: bounded reads, spooling, temp names. */
 
+import { toHex } from "../util/hex.ts";
 import { dirname, join } from "../util/path.ts";
 import { spawn } from "../util/process.ts";
 import {
@@ -90,8 +91,7 @@ export function writeAllSync(file: { writeSync(p: Uint8Array): number }, bytes: 
 
 /** A random suffix for temp names. */
 export function tempSuffix(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(6)));
 }
 
 /**

@@ -5,6 +5,7 @@
  * those masters and removes the directory.
  */
 
+import { toHex } from "../util/hex.ts";
 import { UsageError } from "../core/errors.ts";
 import { type Child, spawn } from "../util/process.ts";
 
@@ -23,8 +24,7 @@ done
 
 /** `bytes` random bytes as hex. */
 function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))]
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /** Where sockets live; one per process, created on first use, removed when the last master goes. */

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { sha256Hex } from "../util/hex.ts";
 import { UsageError } from "../core/errors.ts";
 import { type Child, spawn, type SpawnStatus } from "../util/process.ts";
 import { formatTarget, type Target } from "../core/target.ts";
@@ -90,9 +91,7 @@ export async function persistName(target: Target, options: SshConnectOptions): P
     configFile: absolute(options.configFile),
     knownHostsFile: absolute(options.knownHostsFile),
   };
-  const data = new TextEncoder().encode(registryKey(target, keyed));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(registryKey(target, keyed), 8);
 }
 
 function socketFits(path: string): void {
