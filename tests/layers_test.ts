@@ -13,7 +13,8 @@ const RANK: Record<string, number> = {
   tree: 3,
   local: 4,
   ssh: 4,
-  cli: 5,
+  config: 5,
+  cli: 6,
 };
 
 const LIB = new URL("../lib/", import.meta.url);
