@@ -60,13 +60,16 @@ export {
   AUDIT_GENESIS,
   type AuditArgs,
   type AuditCheck,
+  auditEvent,
   auditHooks,
   type AuditOptions,
   verifyAudit,
 } from "./lib/core/audit.ts";
+export { guard, type GuardOptions } from "./lib/config/guard.ts";
 export {
   decide,
   type Decision,
+  type PathRoots,
   type Policy,
   type PolicyHookOptions,
   policyHooks,

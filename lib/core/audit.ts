@@ -35,6 +35,10 @@ export interface AuditOptions {
   required?: boolean;
   /** Told of an audit write that failed (default: one line on stderr, once). */
   onError?: (error: unknown) => void;
+  /** The configured name of the host, written as `host` (else null). */
+  host?: string;
+  /** More fields for an operation's line (the policy's decision, rule and approver). */
+  annotate?: (op: Operation) => Record<string, unknown> | undefined;
 }
 
 const enc = new TextEncoder();
@@ -153,8 +157,12 @@ async function commandFields(op: Operation, args: AuditArgs): Promise<Record<str
   const opts = (op.args[1] ?? {}) as { cwd?: string; env?: Record<string, string> };
   const words = typeof command === "string" ? ["sh", "-c", command] : (command as string[]);
   const rest = words.slice(1).map(String);
+  // A program name is kept; an argv[0] that carries more (`ls; touch x`) is text like any
+  // argument, kept only with `full` (the digest covers it either way).
+  const program = String(words[0] ?? "");
+  const plain = /^[\w.+@:\/-]{1,256}$/.test(program);
   return {
-    argv0: String(words[0] ?? ""),
+    argv0: plain || args === "full" ? program : null,
     argv_sha256: await sha256Hex(JSON.stringify(words.map(String))),
     args: args === "full" ? rest : args === "hash" ? await sha256Hex(JSON.stringify(rest)) : null,
     cwd: opts.cwd ?? null,
@@ -172,9 +180,21 @@ function outcomeFields(outcome: Outcome): Record<string, unknown> {
       ...(e?.verdict ? { rule: e.verdict.rule ?? null, decision: e.verdict.decision } : {}),
     };
   }
-  const v = outcome.value as { code?: unknown; signal?: unknown; timedOut?: unknown } | null;
+  const v = outcome.value as
+    | { code?: unknown; signal?: unknown; timedOut?: unknown; stdout?: unknown; stderr?: unknown }
+    | null;
+  // Sizes, never content: an exec's output, a transfer's bytes.
+  if (typeof v === "number") return { ok: true, bytes: v };
+  if (v instanceof Uint8Array) return { ok: true, bytes: v.length };
   if (v && typeof v === "object" && "code" in v) {
-    return { ok: true, code: v.code, signal: v.signal ?? null, timed_out: v.timedOut ?? false };
+    return {
+      ok: true,
+      code: v.code,
+      signal: v.signal ?? null,
+      timed_out: v.timedOut ?? false,
+      ...(v.stdout instanceof Uint8Array ? { stdout_bytes: v.stdout.length } : {}),
+      ...(v.stderr instanceof Uint8Array ? { stderr_bytes: v.stderr.length } : {}),
+    };
   }
   return { ok: true };
 }
@@ -194,7 +214,6 @@ function outcomeFields(outcome: Outcome): Record<string, unknown> {
  * ```
  */
 export function auditHooks(options: AuditOptions): Hooks {
-  const args = options.args ?? "hash";
   let reported = false;
   const report = options.onError ?? ((e: unknown) => {
     if (reported) return;
@@ -219,15 +238,8 @@ export function auditHooks(options: AuditOptions): Hooks {
       // Refused here, or by a policy's hooks inside these (its error carries the verdict).
       const refused = !outcome.ok &&
         (outcome.refused || (outcome.error as { verdict?: unknown } | null)?.verdict !== undefined);
-      const command = op.name === "exec" || op.name === "spawn"
-        ? await commandFields(op, args)
-        : { path: typeof op.args[0] === "string" ? op.args[0] : null };
       try {
-        await appendAudit(options.path, {
-          ts: new Date().toISOString(),
-          event: refused ? "refused" : op.name,
-          ...base(op),
-          ...command,
+        await auditEvent(options, op, refused ? "refused" : op.name, {
           ...outcomeFields(outcome),
           duration_ms: Math.round(outcome.durationMs * 10) / 10,
         });
@@ -237,6 +249,57 @@ export function auditHooks(options: AuditOptions): Hooks {
       }
     },
   };
+}
+
+/**
+ * Writes one line for `op` to the log of `options`: the event, who and where, the command (its
+ * arguments as `options.args` says) or path, and `fields`; never output, never env values.
+ *
+ * @example
+ * ```ts
+ * import { auditEvent } from "./audit.ts";
+ * import type { Operation } from "./hooks.ts";
+ * const path = await Deno.makeTempFile();
+ * const op: Operation = { name: "exec", env: { kind: "local", label: "local" }, args: [["ls"]] };
+ * await auditEvent({ path }, op, "approved", { approver: "tty" });
+ * ```
+ */
+export async function auditEvent(
+  options: AuditOptions,
+  op: Operation,
+  event: string,
+  fields: Record<string, unknown> = {},
+): Promise<void> {
+  const command = op.name === "exec" || op.name === "spawn"
+    ? await commandFields(op, options.args ?? "hash")
+    : { path: typeof op.args[0] === "string" ? op.args[0] : null, ...bytesFields(op) };
+  await appendAudit(options.path, {
+    ts: new Date().toISOString(),
+    event,
+    ...base(op),
+    host: options.host ?? null,
+    user: localUser(),
+    ...command,
+    ...options.annotate?.(op),
+    ...fields,
+  });
+}
+
+/** The local user's name (null without permission to read the environment). */
+function localUser(): string | null {
+  try {
+    return Deno.env.get("USER") ?? Deno.env.get("LOGNAME") ?? `uid:${Deno.uid()}`;
+  } catch {
+    return null;
+  }
+}
+
+/** The second path of a transfer (upload: the remote one; download: the local one). */
+function bytesFields(op: Operation): Record<string, unknown> {
+  const to = op.args[1];
+  return ["upload", "download", "push", "pull"].includes(op.name) && typeof to === "string"
+    ? { to }
+    : {};
 }
 
 function base(op: Operation): Record<string, unknown> {

@@ -374,25 +374,138 @@ export class PolicyRefused extends YonderError {
   constructor(verdict: Verdict, approvalMissing = false) {
     super(`refused: ${verdict.rule}: ${verdict.reason}`, {
       hint: approvalMissing
-        ? "This command needs an approval; none was given"
+        ? "This command needs an approval: pass --approve, or answer on a terminal"
+        : verdict.rule.startsWith("paths.")
+        ? "The policy's path roots do not cover this path"
         : "The policy does not allow this command; change the policy, not the command",
     });
     this.verdict = verdict;
   }
 }
 
+/** Roots a file operation's path must lie under, after resolving `..` and symlinks. */
+export interface PathRoots {
+  /** Reads (read, stat, list, download, pull) are allowed under these, and under `write`. */
+  readonly read?: readonly string[];
+  /** Writes (write, upload, mkdir, remove, push) are allowed under these. */
+  readonly write?: readonly string[];
+}
+
 /** Options of {@linkcode policyHooks}. */
 export interface PolicyHookOptions {
   /**
-   * Asked for a command whose verdict is `approve`: true runs it. Without one, such commands are
-   * refused.
+   * Asked for a command whose verdict is `approve`: true (or the approver's name) runs it.
+   * Without one, such commands are refused.
    */
-  approve?: (req: PolicyRequest, verdict: Verdict) => boolean | Promise<boolean>;
+  approve?: (req: PolicyRequest, verdict: Verdict) => boolean | string | Promise<boolean | string>;
+  /** Roots for file operations, push and pull (unset: file operations are not restricted). */
+  paths?: PathRoots;
+  /**
+   * Resolves a path as the environment would use it to an absolute path with `..` and symlinks
+   * resolved (for a remote environment, on the remote). Required with `paths`.
+   */
+  resolvePath?: (path: string) => Promise<string>;
+  /** Told of every decision that let an operation run (`approver` set when one approved it). */
+  onDecision?: (op: Operation, verdict: Verdict, approver: string | null) => void | Promise<void>;
+}
+
+/**
+ * The paths of a file operation: which argument, read or written. The local side of a transfer
+ * counts only when the environment is this machine too.
+ */
+const FILE_ACCESS: Partial<
+  Record<Operation["name"], readonly { at: number; write: boolean; localOnly?: boolean }[]>
+> = {
+  readFile: [{ at: 0, write: false }],
+  readFileStream: [{ at: 0, write: false }],
+  stat: [{ at: 0, write: false }],
+  list: [{ at: 0, write: false }],
+  download: [{ at: 0, write: false }, { at: 1, write: true, localOnly: true }],
+  pull: [{ at: 0, write: false }, { at: 1, write: true, localOnly: true }],
+  writeFile: [{ at: 0, write: true }],
+  mkdir: [{ at: 0, write: true }],
+  remove: [{ at: 0, write: true }],
+  upload: [{ at: 1, write: true }, { at: 0, write: false, localOnly: true }],
+  push: [{ at: 1, write: true }, { at: 0, write: false, localOnly: true }],
+};
+
+const rootCache = new WeakMap<(path: string) => Promise<string>, Map<string, Promise<string>>>();
+
+/** `roots` resolved by `resolve`, each once per resolver; a root that cannot be resolved stays. */
+function resolvedRoots(
+  roots: readonly string[],
+  resolve: (path: string) => Promise<string>,
+): Promise<string[]> {
+  let cache = rootCache.get(resolve);
+  if (!cache) rootCache.set(resolve, cache = new Map());
+  return Promise.all(roots.map((r) => {
+    let p = cache.get(r);
+    if (!p) cache.set(r, p = resolve(r).catch(() => r));
+    return p;
+  }));
+}
+
+/** The verdict on one path of a file operation, or null when that kind is not restricted. */
+async function decideOnePath(
+  given: string,
+  write: boolean,
+  paths: PathRoots,
+  resolvePath: (path: string) => Promise<string>,
+): Promise<Verdict | null> {
+  if (!write && paths.read === undefined) return null;
+  if (write && paths.write === undefined) return null;
+  const listed = write ? paths.write! : [...paths.read!, ...(paths.write ?? [])];
+  const resolved = await resolvePath(given);
+  // The roots are resolved the same way (once), so a root behind a symlink still matches.
+  const roots = await resolvedRoots(listed, resolvePath);
+  const kind = write ? "write" : "read";
+  if (underRoot(resolved, roots)) {
+    return { decision: "allow", rule: `paths.${kind}`, reason: `${resolved} is under a root` };
+  }
+  return {
+    decision: "deny",
+    rule: `paths.${kind}`,
+    reason: `${JSON.stringify(given)} (${resolved}) is outside the ${kind} roots ${
+      listed.map((r) => JSON.stringify(r)).join(", ") || "(none)"
+    }`,
+  };
+}
+
+/** The verdict on a file operation under `paths`, or null when it is not restricted. */
+async function decidePath(op: Operation, options: PolicyHookOptions): Promise<Verdict | null> {
+  const access = FILE_ACCESS[op.name];
+  const paths = options.paths;
+  if (!access || !paths) return null;
+  if (!options.resolvePath) throw new YonderError("paths need a resolvePath to be checked");
+  let verdict: Verdict | null = null;
+  for (const a of access) {
+    if (a.localOnly && op.env.kind !== "local") continue;
+    const v = await decideOnePath(String(op.args[a.at]), a.write, paths, options.resolvePath);
+    if (v?.decision === "deny") return v;
+    verdict ??= v;
+  }
+  return verdict;
+}
+
+/** The request of an exec or spawn operation. */
+function requestOf(op: Operation): PolicyRequest {
+  const command = op.args[0];
+  const opts = (op.args[1] ?? {}) as { cwd?: string; env?: Record<string, string> };
+  return {
+    command: typeof command === "string"
+      ? command
+      : Array.isArray(command)
+      ? command.map(String)
+      : [],
+    cwd: opts.cwd,
+    env: Object.keys(opts.env ?? {}),
+  };
 }
 
 /**
  * Hooks for {@linkcode withHooks} that enforce `policy` on every exec and spawn of the wrapped
- * environment (the argv or script, the cwd and the names of the env variables), refusing with
+ * environment (the argv or script, the cwd and the names of the env variables) and, with
+ * `paths`, the roots of every file operation, push and pull; they refuse with
  * {@linkcode PolicyRefused} before anything runs.
  *
  * @example
@@ -409,24 +522,22 @@ export interface PolicyHookOptions {
 export function policyHooks(policy: Policy, options: PolicyHookOptions = {}): Hooks {
   return {
     async before(op: Operation) {
-      if (op.name !== "exec" && op.name !== "spawn") return;
-      const command = op.args[0];
-      const opts = (op.args[1] ?? {}) as { cwd?: string; env?: Record<string, string> };
-      const req: PolicyRequest = {
-        command: typeof command === "string"
-          ? command
-          : Array.isArray(command)
-          ? command.map(String)
-          : [],
-        cwd: opts.cwd,
-        env: Object.keys(opts.env ?? {}),
-      };
-      const verdict = decide(policy, req);
-      if (verdict.decision === "allow") return;
-      if (verdict.decision === "approve" && options.approve) {
-        if (await options.approve(req, verdict)) return;
+      let verdict: Verdict | null;
+      let req: PolicyRequest | null = null;
+      if (op.name === "exec" || op.name === "spawn") {
+        req = requestOf(op);
+        verdict = decide(policy, req);
+      } else verdict = await decidePath(op, options);
+      if (verdict === null) return;
+      let approver: string | null = null;
+      if (verdict.decision === "approve" && options.approve && req) {
+        const answer = await options.approve(req, verdict);
+        if (answer !== false) approver = answer === true ? "callback" : answer;
       }
-      throw new PolicyRefused(verdict, verdict.decision === "approve");
+      if (verdict.decision === "deny" || (verdict.decision === "approve" && approver === null)) {
+        throw new PolicyRefused(verdict, verdict.decision === "approve");
+      }
+      await options.onDecision?.(op, verdict, approver);
     },
   };
 }
