@@ -122,5 +122,8 @@ export function guard(env: Environment, options: GuardOptions): Environment {
     async after(op, outcome) {
       await log.after?.(op, outcome);
     },
+    async close() {
+      await log.close?.();
+    },
   });
 }

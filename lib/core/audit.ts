@@ -12,7 +12,7 @@
  * @module
  */
 
-import { sha256Hex } from "../util/hex.ts";
+import { sha256HexSync } from "../util/sha256.ts";
 import { YonderError } from "./errors.ts";
 import type { Hooks, Operation, Outcome } from "./hooks.ts";
 
@@ -26,7 +26,10 @@ export type AuditArgs = "none" | "hash" | "full";
 export interface AuditOptions {
   /** The log file (created when missing, appended to). */
   path: string;
-  /** Arguments: `hash` (default; their sha256), `full` (the words), or `none`. */
+  /**
+   * Arguments: `hash` (default: only `argv_sha256`, the digest of the whole argv), `full` (the
+   * words as `args`, and the digest), or `none` (neither; `argv0` only when it is a plain name).
+   */
   args?: AuditArgs;
   /**
    * A line that cannot be written refuses the operation (it does not run). Default false: the
@@ -49,17 +52,20 @@ function lineHash(line: string): string {
   return /,"hash":"([0-9a-f]{64})"\}$/.exec(line)?.[1] ?? "";
 }
 
-/** The last line of the open file `f` (without its newline), or null when it is empty. */
-async function lastLine(f: Deno.FsFile): Promise<string | null> {
-  const size = (await f.stat()).size;
+/**
+ * The last line of the open file `f` (without its newline), or null when it is empty. Sync: it
+ * runs under the file lock, and a few sync calls cost less than the async hops.
+ */
+function lastLine(f: Deno.FsFile): string | null {
+  const size = f.statSync().size;
   if (size === 0) return null;
   let span = Math.min(size, 4096);
   for (;;) {
-    await f.seek(size - span, Deno.SeekMode.Start);
+    f.seekSync(size - span, Deno.SeekMode.Start);
     const buf = new Uint8Array(span);
     let have = 0;
     while (have < span) {
-      const n = await f.read(buf.subarray(have));
+      const n = f.readSync(buf.subarray(have));
       if (n === null) break;
       have += n;
     }
@@ -82,20 +88,21 @@ async function lastLine(f: Deno.FsFile): Promise<string | null> {
  * ```
  */
 export async function appendAudit(path: string, record: Record<string, unknown>): Promise<string> {
-  using f = await Deno.open(path, { read: true, append: true, create: true, mode: 0o600 });
-  await f.lock(true);
+  const hash = await sha256HexSync();
+  using f = Deno.openSync(path, { read: true, append: true, create: true, mode: 0o600 });
+  f.lockSync(true);
   try {
-    const last = await lastLine(f);
+    const last = lastLine(f);
     const prev = last === null ? AUDIT_GENESIS : lineHash(last);
     const body = JSON.stringify({ ...record, prev });
-    const line = `${body.slice(0, -1)},"hash":"${await sha256Hex(body)}"}`;
+    const line = `${body.slice(0, -1)},"hash":"${hash(body)}"}`;
     const bytes = enc.encode(line + "\n");
     // One write under the lock: in append mode it lands whole at the end.
     let at = 0;
-    while (at < bytes.length) at += await f.write(bytes.subarray(at));
+    while (at < bytes.length) at += f.writeSync(bytes.subarray(at));
     return line;
   } finally {
-    await f.unlock();
+    f.unlockSync();
   }
 }
 
@@ -120,6 +127,7 @@ export type AuditCheck =
  */
 export async function verifyAudit(path: string): Promise<AuditCheck> {
   const text = await Deno.readTextFile(path);
+  const sha = await sha256HexSync();
   if (text !== "" && !text.endsWith("\n")) {
     return { ok: false, line: text.split("\n").length, reason: "the last line is incomplete" };
   }
@@ -135,7 +143,7 @@ export async function verifyAudit(path: string): Promise<AuditCheck> {
     } catch {
       return { ok: false, line: i + 1, reason: "not a JSON line" };
     }
-    if (hash === "" || await sha256Hex(body) !== hash) {
+    if (hash === "" || sha(body) !== hash) {
       return { ok: false, line: i + 1, reason: "the line does not match its own hash (edited)" };
     }
     if (prev !== expected) {
@@ -163,8 +171,12 @@ async function commandFields(op: Operation, args: AuditArgs): Promise<Record<str
   const plain = /^[\w.+@:\/-]{1,256}$/.test(program);
   return {
     argv0: plain || args === "full" ? program : null,
-    argv_sha256: await sha256Hex(JSON.stringify(words.map(String))),
-    args: args === "full" ? rest : args === "hash" ? await sha256Hex(JSON.stringify(rest)) : null,
+    // One digest of the whole argv stands for the arguments (one digest per line fewer than
+    // hashing them apart: this runs on every call); `none` keeps not even that.
+    argv_sha256: args === "none"
+      ? null
+      : (await sha256HexSync())(JSON.stringify(words.map(String))),
+    args: args === "full" ? rest : null,
     cwd: opts.cwd ?? null,
     env_names: Object.keys(opts.env ?? {}),
   };
@@ -215,6 +227,7 @@ function outcomeFields(outcome: Outcome): Record<string, unknown> {
  */
 export function auditHooks(options: AuditOptions): Hooks {
   let reported = false;
+  let queue: Promise<void> = Promise.resolve();
   const report = options.onError ?? ((e: unknown) => {
     if (reported) return;
     reported = true;
@@ -222,11 +235,12 @@ export function auditHooks(options: AuditOptions): Hooks {
     Deno.stderr.write(enc.encode(text)).catch(() => {});
   });
   return {
-    async before() {
+    before(op) {
+      fieldsOf(op, options.args ?? "hash").catch(() => {});
       if (!options.required) return;
       // A log that cannot be written refuses the operation before anything runs.
       try {
-        (await Deno.open(options.path, { append: true, create: true, mode: 0o600 })).close();
+        Deno.openSync(options.path, { append: true, create: true, mode: 0o600 }).close();
       } catch (e) {
         throw new YonderError(`The audit log ${options.path} cannot be written`, {
           cause: e,
@@ -238,15 +252,22 @@ export function auditHooks(options: AuditOptions): Hooks {
       // Refused here, or by a policy's hooks inside these (its error carries the verdict).
       const refused = !outcome.ok &&
         (outcome.refused || (outcome.error as { verdict?: unknown } | null)?.verdict !== undefined);
-      try {
-        await auditEvent(options, op, refused ? "refused" : op.name, {
+      const write = () =>
+        auditEvent(options, op, refused ? "refused" : op.name, {
           ...outcomeFields(outcome),
           duration_ms: Math.round(outcome.durationMs * 10) / 10,
         });
-      } catch (e) {
-        // The operation has run: its result stands, the failure is reported.
-        report(e);
+      // The operation has run: its result stands, a failure to log it is reported. Lines are
+      // written in call order behind the caller's back (close() waits for them), unless the log
+      // is required: then each is written before the call returns.
+      if (options.required || refused) {
+        await write().catch(report);
+        return;
       }
+      queue = queue.then(write).catch(report);
+    },
+    async close() {
+      await queue;
     },
   };
 }
@@ -270,9 +291,7 @@ export async function auditEvent(
   event: string,
   fields: Record<string, unknown> = {},
 ): Promise<void> {
-  const command = op.name === "exec" || op.name === "spawn"
-    ? await commandFields(op, options.args ?? "hash")
-    : { path: typeof op.args[0] === "string" ? op.args[0] : null, ...bytesFields(op) };
+  const command = await fieldsOf(op, options.args ?? "hash");
   await appendAudit(options.path, {
     ts: new Date().toISOString(),
     event,
@@ -283,6 +302,24 @@ export async function auditEvent(
     ...options.annotate?.(op),
     ...fields,
   });
+}
+
+const fieldCache = new WeakMap<Operation, Promise<Record<string, unknown>>>();
+
+/**
+ * The command (or path) fields of `op`'s lines, computed once per operation: `before` starts the
+ * hashing, so it runs while the command does.
+ */
+function fieldsOf(op: Operation, args: AuditArgs): Promise<Record<string, unknown>> {
+  let fields = fieldCache.get(op);
+  if (!fields) {
+    fields = op.name === "exec" || op.name === "spawn" ? commandFields(op, args) : Promise.resolve({
+      path: typeof op.args[0] === "string" ? op.args[0] : null,
+      ...bytesFields(op),
+    });
+    fieldCache.set(op, fields);
+  }
+  return fields;
 }
 
 /** The local user's name (null without permission to read the environment). */

@@ -100,6 +100,11 @@ export interface Hooks {
   after?(op: Operation, outcome: Outcome): void | Promise<void>;
   /** Receives errors thrown by `after`. */
   onHookError?(error: unknown, op: Operation): void;
+  /**
+   * Called by the wrapper's `close()` before the environment closes: finish what the hooks still
+   * do in the background (an audit log's queued lines).
+   */
+  close?(): void | Promise<void>;
 }
 
 /**
@@ -273,11 +278,15 @@ class HookedEnvironment implements Environment {
     );
   }
 
-  close(): Promise<void> {
-    return this.#inner.close();
+  async close(): Promise<void> {
+    try {
+      await this.#hooks.close?.();
+    } finally {
+      await this.#inner.close();
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    return this.#inner.close();
+    return this.close();
   }
 }
