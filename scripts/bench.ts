@@ -12,6 +12,8 @@
 
 import { type SshdFixture, startSshd } from "../tests/fixtures/sshd.ts";
 import { SshEnvironment } from "../lib/ssh/environment.ts";
+import { guard } from "../lib/config/guard.ts";
+import type { Environment } from "../lib/core/environment.ts";
 import { benchFiles, fixtureCliFlags } from "./bench_files.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -350,9 +352,54 @@ async function benchSession(f: SshdFixture): Promise<void> {
   }
 }
 
+/**
+ * Policy and audit overhead on the session path: the same calls through `guard()` (a policy of
+ * 20 rules, regexes among them, the allowed rule last; an audit line per call) and bare.
+ */
+async function benchPolicy(f: SshdFixture): Promise<void> {
+  const calls = 600;
+  const dir = await Deno.makeTempDir({ prefix: "yonder-bench-policy-" });
+  try {
+    await using bare = await SshEnvironment.open(f.target, { ...f.connect });
+    const rules = Array.from({ length: 19 }, (_, i) => ({
+      id: `r${i}`,
+      decision: "deny" as const,
+      program: `tool${i}`,
+      some: { re: `^--opt${i}=.*$` },
+    }));
+    const fenced = guard(bare, {
+      policy: { rules: [...rules, { id: "true", decision: "allow", program: "/bin/true" }] },
+      audit: { path: `${dir}/audit.jsonl` },
+    });
+    const ok = async (env: Environment) => (await env.exec(["/bin/true"])).code === 0;
+    for (let i = 0; i < 30; i++) {
+      await ok(bare);
+      await ok(fenced);
+    }
+    const plain: number[] = [];
+    const guarded: number[] = [];
+    // Call by call, alternating: a session's per-call time drifts over thousands of calls, and
+    // blocks would charge that drift to one side.
+    for (let i = 0; i < calls; i++) {
+      plain.push(await timeIt(() => ok(bare)));
+      guarded.push(await timeIt(() => ok(fenced)));
+    }
+    await fenced.close();
+    console.log(
+      `\n# policy + audit on the session path (${calls} sequential calls each, alternating)`,
+    );
+    report("guarded session exec vs bare session exec", median(guarded), median(plain), {
+      max: 1.05,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** Sections beyond the exec core register here (files, session). */
 export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = {
   session: benchSession,
+  policy: benchPolicy,
   files: (f) => benchFiles(f, 9),
 };
 

@@ -131,7 +131,9 @@ export const CONNECTION_FLAGS = {
   remote: { type: "string", short: "r" },
   identity: { type: "string", short: "i" },
   port: { type: "string", short: "p" },
-  config: { type: "string", short: "F" },
+  "ssh-config": { type: "string", short: "F" },
+  config: { type: "string" },
+  approve: { type: "boolean" },
   jump: { type: "string", short: "J", multiple: true },
   option: { type: "string", short: "o", multiple: true },
   "known-hosts": { type: "string" },
@@ -149,7 +151,11 @@ export const CONNECTION_HELP = `Connection:
                             ssh_config alias (default: $YONDER_REMOTE; none: run locally)
   -i, --identity FILE       private key (sets IdentitiesOnly=yes)
   -p, --port PORT           port, when the target has none
-  -F, --config FILE         ssh_config file
+  -F, --ssh-config FILE     ssh_config file
+      --config FILE         yonder.yaml to use (default: $YONDER_CONFIG, ./yonder.yaml,
+                            ~/.config/yonder/config.yaml); -r NAME and -r @GROUP name its hosts
+      --approve             approve the commands the policy says need approval (else asked on
+                            the terminal, or refused without one)
   -J, --jump HOST           jump host (repeat for a chain)
   -o KEY=VALUE              extra ssh option (repeatable)
       --known-hosts FILE    known_hosts file to use
@@ -161,11 +167,14 @@ export const CONNECTION_HELP = `Connection:
                             yonder status and yonder stop
   -v                        yonder's debug lines on stderr; -vv also ssh's own (-v)`;
 
-type ConnValues = {
+/** The values of the connection flags. */
+export type ConnValues = {
   remote?: string | undefined;
   identity?: string | undefined;
   port?: string | undefined;
+  "ssh-config"?: string | undefined;
   config?: string | undefined;
+  approve?: boolean | undefined;
   jump?: string[] | undefined;
   option?: string[] | undefined;
   "known-hosts"?: string | undefined;
@@ -211,39 +220,100 @@ export function checkConnectionFlags(v: ConnValues): void {
   if (v["connect-timeout"] !== undefined) secondsFlag("connect-timeout", v["connect-timeout"]);
 }
 
+/** Exec defaults a config gives the command (flags win). */
+export interface ExecDefaults {
+  /** Timeout, seconds. */
+  timeout?: number;
+  /** Most bytes kept of each stream. */
+  maxOutput?: number;
+}
+
 /** Opens the environment the flags select: SSH when a target is given, else local. */
 export async function openEnvironment(
   io: Io,
   v: ConnValues,
   extra: { oneShot?: boolean } = {},
 ): Promise<Environment> {
+  return (await openTarget(io, v, extra)).env;
+}
+
+/**
+ * Opens the environment the flags (and the config, when there is one) select, fenced by the
+ * config's policy and audit log; returns it with the config's exec defaults.
+ */
+export async function openTarget(
+  io: Io,
+  v: ConnValues,
+  extra: { oneShot?: boolean } = {},
+): Promise<{ env: Environment; defaults: ExecDefaults }> {
   io.signal?.throwIfAborted();
+  const remote = v.remote ?? io.env("YONDER_REMOTE");
+  // The config code (YAML, schema) loads only when there is a config to read.
+  const { findConfig } = await import("../config/find.ts");
+  const file = await findConfig({ flag: v.config, env: io.env });
+  if (file !== null || remote?.startsWith("@")) {
+    const { openConfigured } = await import("./_config.ts");
+    return await openConfigured(io, v, extra, file);
+  }
+  return { env: await openPlain(io, v, remote, {}, extra), defaults: {} };
+}
+
+/** Connection settings a config gives a host (the flags win over them). */
+export interface ConfigSettings {
+  connectTimeout?: number;
+  session?: "stateless" | "stateful" | false;
+  identityFile?: string;
+  jump?: string[];
+  sshOptions?: string[];
+  sshConfig?: string;
+  knownHosts?: string;
+  strictHostKey?: boolean;
+  persist?: number | false;
+}
+
+/** Opens `target` (local when empty) with the config's `base` settings under the flags. */
+export async function openPlain(
+  io: Io,
+  v: ConnValues,
+  target: string | undefined | null,
+  base: ConfigSettings,
+  extra: { oneShot?: boolean } = {},
+): Promise<Environment> {
   const level = v.verbose?.length ?? 0;
   const logger = debugLogger(io, level);
-  const target = v.remote ?? io.env("YONDER_REMOTE");
-  if (target === undefined || target === "") {
+  if (target === undefined || target === null || target === "") {
     logger("no target: running locally");
     return new LocalEnvironment({ logger });
   }
   const options: SshEnvironmentOptions = { logger };
-  if (v.identity !== undefined) options.identityFile = v.identity;
+  const identity = v.identity ?? base.identityFile;
+  if (identity !== undefined) options.identityFile = identity;
   if (v.port !== undefined) options.port = intFlag("port", v.port, 1, 65535);
-  if (v.config !== undefined) options.configFile = v.config;
-  if (v.jump !== undefined) options.jump = v.jump;
-  if (v.option !== undefined) options.options = v.option;
-  if (v["known-hosts"] !== undefined) options.knownHostsFile = v["known-hosts"];
-  if (v["strict-host-key"]) options.hostKeyPolicy = "strict";
+  const sshConfig = v["ssh-config"] ?? base.sshConfig;
+  if (sshConfig !== undefined) options.configFile = sshConfig;
+  const jump = v.jump ?? base.jump;
+  if (jump !== undefined) options.jump = jump;
+  const sshOptions = [...(base.sshOptions ?? []), ...(v.option ?? [])];
+  if (sshOptions.length > 0) options.options = sshOptions;
+  const knownHosts = v["known-hosts"] ?? base.knownHosts;
+  if (knownHosts !== undefined) options.knownHostsFile = knownHosts;
+  if (v["strict-host-key"] || base.strictHostKey) options.hostKeyPolicy = "strict";
   if (v["connect-timeout"] !== undefined) {
     options.connectTimeout = Math.ceil(secondsFlag("connect-timeout", v["connect-timeout"]));
+  } else if (base.connectTimeout !== undefined) {
+    options.connectTimeout = Math.max(1, Math.ceil(base.connectTimeout));
   }
   if (level >= 2) options.sshVerbose = true;
   if (v["no-session"]) options.session = false;
+  else if (base.session !== undefined) options.session = base.session;
   const persist = v.persist ?? io.env("YONDER_PERSIST");
   if (persist !== undefined) {
     options.persist = parseDuration(
       persist,
       v.persist !== undefined ? "--persist" : "YONDER_PERSIST",
     );
+  } else if (base.persist !== undefined && base.persist !== false) {
+    options.persist = Math.ceil(base.persist);
   }
   if (extra.oneShot) options.oneShot = true;
   if (io.signal) options.signal = io.signal;
@@ -263,6 +333,7 @@ export function exitCodeFor(e: unknown): number {
 export function errorKind(e: unknown): string {
   if (e instanceof SshConnectError) return e.kind;
   if (e instanceof SshConnectionLost) return "connection_lost";
+  if (e instanceof UsageError && e.name === "ConfigError") return "config";
   if (e instanceof UsageError) return "usage";
   if (e instanceof PolicyRefused) return "refused";
   if (e instanceof NotFound) return "not_found";
@@ -297,6 +368,8 @@ export async function reportError(io: Io, e: unknown): Promise<number> {
     } else if (e instanceof FileError) line = `yonder: ${e.path}: ${e.message}`;
     else if (e instanceof SshConnectError) line = `yonder: ${e.kind}: ${e.message}`;
     else if (e instanceof SshConnectionLost) line = `yonder: connection lost: ${e.message}`;
+    else if (e instanceof PolicyRefused) line = `yonder: ${e.message}`;
+    else if (e.name === "ConfigError") line = `yonder: config: ${e.message}`;
     else if (e instanceof UsageError) line = `yonder: usage: ${e.message}`;
     else line = `yonder: error: ${e.message}`;
     await say(io, line);

@@ -15,7 +15,7 @@ import {
   EXIT,
   intFlag,
   type Io,
-  openEnvironment,
+  openTarget,
   say,
   secondsFlag,
   splitDashDash,
@@ -41,7 +41,7 @@ Options:
 ${CONNECTION_HELP}
 
 Exit codes: the command's own; 124 timeout; 128+n interrupted by signal n; 255 cannot reach,
-authenticate or lost the connection; 2 usage error.`;
+authenticate or lost the connection; 77 refused by the policy; 2 usage error.`;
 
 const enc = new TextEncoder();
 
@@ -125,7 +125,15 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
   // One command: let it carry the connection (one ssh process instead of a master and a channel).
   let env2: Environment;
   try {
-    env2 = await openEnvironment(io, values, { oneShot: true });
+    const opened = await openTarget(io, values, { oneShot: true });
+    env2 = opened.env;
+    // The config's exec defaults, under the flags.
+    if (opts.timeoutMs === undefined && opened.defaults.timeout !== undefined) {
+      opts.timeoutMs = opened.defaults.timeout * 1000;
+    }
+    if (opts.maxOutputBytes === undefined && opened.defaults.maxOutput !== undefined) {
+      opts.maxOutputBytes = opened.defaults.maxOutput;
+    }
   } catch (e) {
     if (values.json && !io.signal?.aborted) {
       await printJson(io, errorJson(targetLabel(io, values.remote), e));
@@ -219,7 +227,7 @@ async function runAndReport(
   if (values.json) {
     await printJson(io, resultJson(env.label, r));
   } else if (r.timedOut) {
-    await say(io, `yonder: timeout: command stopped after ${values.timeout} s`);
+    await say(io, `yonder: timeout: command stopped after ${(opts.timeoutMs ?? 0) / 1000} s`);
   }
   return r.code;
 }

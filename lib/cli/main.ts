@@ -22,6 +22,9 @@ Commands:
   status    list the connections --persist kept
   stop      end kept connections (TARGET or --all)
   audit     verify an audit log's hash chain (audit verify FILE)
+  config    check yonder.yaml and print what yonder makes of it (config check)
+  hosts     list the configured hosts and groups (--json)
+  init      write a yonder.yaml for one host, show the ssh_config block, run check
 
 Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
 
@@ -55,6 +58,18 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     help: (await persist()).STATUS_HELP,
   }),
   stop: async () => ({ run: (await persist()).stopCommand, help: (await persist()).STOP_HELP }),
+  config: async () => {
+    const { CONFIG_HELP, configCommand } = await import("./config_cmd.ts");
+    return { run: configCommand, help: CONFIG_HELP };
+  },
+  hosts: async () => {
+    const { HOSTS_HELP, hostsCommand } = await import("./config_cmd.ts");
+    return { run: hostsCommand, help: HOSTS_HELP };
+  },
+  init: async () => {
+    const { INIT_HELP, initCommand } = await import("./init.ts");
+    return { run: initCommand, help: INIT_HELP };
+  },
   audit: async () => {
     const { AUDIT_HELP, auditCommand } = await import("./audit.ts");
     return { run: auditCommand, help: AUDIT_HELP };

@@ -1,0 +1,149 @@
+/**
+ * The CLI's side of `yonder.yaml`: `-r NAME` and `-r @group` resolved through the config, the
+ * host's settings under the flags, and the config's policy, path roots and audit log put around
+ * the environment (with approval asked on the terminal, or given by `--approve`). Loaded only
+ * when there is a config.
+ */
+
+import { UsageError } from "../core/errors.ts";
+import type { Environment } from "../core/environment.ts";
+import type { PolicyRequest, Verdict } from "../core/policy.ts";
+import { parseTarget } from "../core/target.ts";
+import { EMPTY_CONFIG, loadConfig, resolveHost, selectHosts } from "../config/config.ts";
+import { guard } from "../config/guard.ts";
+import { checkProtected } from "../config/protect.ts";
+import { type ConnValues, type ExecDefaults, type Io, openPlain, say } from "./_common.ts";
+
+const enc = new TextEncoder();
+
+/** Whether `target` names this machine (loopback address or localhost). */
+function isLoopback(target: string | null): boolean {
+  if (target === null) return true;
+  try {
+    const host = parseTarget(target).host.toLowerCase();
+    return host === "localhost" || host === "::1" || /^127\./.test(host) ||
+      host.endsWith(".localhost");
+  } catch {
+    return false;
+  }
+}
+
+/** Reads one line from `tty`, or null at its end or when `signal` aborts. */
+async function readLine(tty: Deno.FsFile, signal: AbortSignal | undefined): Promise<string | null> {
+  const buf = new Uint8Array(256);
+  let text = "";
+  const aborted = new Promise<null>((resolve) => {
+    if (signal?.aborted) resolve(null);
+    signal?.addEventListener("abort", () => resolve(null), { once: true });
+  });
+  while (!text.includes("\n")) {
+    const n = await Promise.race([tty.read(buf), aborted]);
+    if (n === null) return text === "" ? null : text;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text.slice(0, text.indexOf("\n"));
+}
+
+/**
+ * Asks on the terminal whether to run `req`, showing its exact argv (or script), host and cwd;
+ * false without a terminal. Default no.
+ */
+async function askOnTty(
+  io: Io,
+  req: PolicyRequest,
+  verdict: Verdict,
+  host: string,
+): Promise<boolean> {
+  if (!Deno.stdin.isTerminal() && !(io.stderrIsTerminal?.() ?? false)) return false;
+  let tty: Deno.FsFile;
+  try {
+    tty = await Deno.open("/dev/tty", { read: true, write: true });
+  } catch {
+    return false; // No controlling terminal.
+  }
+  try {
+    const what = typeof req.command === "string"
+      ? `  script: ${JSON.stringify(req.command)}`
+      : `  argv: ${JSON.stringify(req.command)}`;
+    const env = req.env && req.env.length > 0 ? `\n  env:  ${req.env.join(" ")}` : "";
+    await tty.write(enc.encode(
+      `yonder: approval needed: ${verdict.rule}: ${verdict.reason}\n  host: ${host}\n` +
+        `  cwd:  ${req.cwd ?? "(default)"}\n${what}${env}\nRun it? [y/N] `,
+    ));
+    const answer = await readLine(tty, io.signal);
+    if (answer === null) await tty.write(enc.encode("\n"));
+    return answer !== null && /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    tty.close();
+  }
+}
+
+/**
+ * Opens what the flags select under the config at `file` (null: no file, but `-r @group` was
+ * asked for): fenced by its policy and audit log when it has them.
+ */
+export async function openConfigured(
+  io: Io,
+  v: ConnValues,
+  extra: { oneShot?: boolean },
+  file: string | null,
+): Promise<{ env: Environment; defaults: ExecDefaults }> {
+  const config = file === null ? EMPTY_CONFIG : await loadConfig(file);
+  let remote = v.remote ?? io.env("YONDER_REMOTE");
+  if (remote === "") remote = undefined;
+  if (remote?.startsWith("@")) {
+    const hosts = selectHosts(config, remote);
+    if (hosts.length !== 1) {
+      throw new UsageError(`-r ${remote} selects ${hosts.length} hosts; this command runs on one`, {
+        hint: hosts.length > 0 ? `Name one of them: ${hosts.join(", ")}` : "Add hosts to it",
+      });
+    }
+    remote = hosts[0];
+  }
+  const r = resolveHost(config, remote ?? null, io.env);
+  const defaults: ExecDefaults = {};
+  if (r.settings.timeout !== undefined) defaults.timeout = r.settings.timeout;
+  if (r.settings.maxOutput !== undefined) defaults.maxOutput = r.settings.maxOutput;
+  const fenced = r.policy !== null || r.paths !== null;
+  if (fenced && config.file !== null) {
+    const warnings = await checkProtected(config.file, {
+      sameMachine: isLoopback(r.target),
+      paths: r.paths,
+    });
+    for (const w of warnings) await say(io, `yonder: warning: ${w}`);
+  }
+  if (r.audit) {
+    const dir = r.audit.path.slice(0, r.audit.path.lastIndexOf("/"));
+    if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => {});
+  }
+  const env = await openPlain(io, v, r.target, r.settings, extra);
+  if (!fenced && !r.audit) return { env, defaults };
+  const label = r.name ?? env.label;
+  return {
+    env: guard(env, {
+      ...(r.policy ? { policy: r.policy } : {}),
+      ...(r.paths ? { paths: r.paths } : {}),
+      approve: async (req, verdict) =>
+        v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false,
+      ...(r.audit
+        ? {
+          audit: {
+            path: r.audit.path,
+            args: r.audit.args,
+            required: r.audit.required,
+            ...(r.name !== null ? { host: r.name } : {}),
+            onError: (() => {
+              let told = false;
+              return (e: unknown) => {
+                if (told) return;
+                told = true;
+                say(io, `yonder: warning: audit log ${r.audit!.path} cannot be written: ${e}`);
+              };
+            })(),
+          },
+        }
+        : {}),
+    }),
+    defaults,
+  };
+}
