@@ -235,8 +235,7 @@ export function auditHooks(options: AuditOptions): Hooks {
     Deno.stderr.write(enc.encode(text)).catch(() => {});
   });
   return {
-    before(op) {
-      fieldsOf(op, options.args ?? "hash").catch(() => {});
+    before() {
       if (!options.required) return;
       // A log that cannot be written refuses the operation before anything runs.
       try {
@@ -306,10 +305,7 @@ export async function auditEvent(
 
 const fieldCache = new WeakMap<Operation, Promise<Record<string, unknown>>>();
 
-/**
- * The command (or path) fields of `op`'s lines, computed once per operation: `before` starts the
- * hashing, so it runs while the command does.
- */
+/** The command (or path) fields of `op`'s lines, computed once per operation. */
 function fieldsOf(op: Operation, args: AuditArgs): Promise<Record<string, unknown>> {
   let fields = fieldCache.get(op);
   if (!fields) {
