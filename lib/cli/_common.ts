@@ -228,11 +228,22 @@ export interface ExecDefaults {
   maxOutput?: number;
 }
 
+/** How a command opens its environment. */
+export interface OpenExtra {
+  /** One command: let it carry the connection. */
+  oneShot?: boolean;
+  /**
+   * yonder's own fixed probes (`check`): the config's policy and path roots do not apply (the
+   * audit log still does). Nothing the caller names runs this way.
+   */
+  ownProbes?: boolean;
+}
+
 /** Opens the environment the flags select: SSH when a target is given, else local. */
 export async function openEnvironment(
   io: Io,
   v: ConnValues,
-  extra: { oneShot?: boolean } = {},
+  extra: OpenExtra = {},
 ): Promise<Environment> {
   return (await openTarget(io, v, extra)).env;
 }
@@ -244,7 +255,7 @@ export async function openEnvironment(
 export async function openTarget(
   io: Io,
   v: ConnValues,
-  extra: { oneShot?: boolean } = {},
+  extra: OpenExtra = {},
 ): Promise<{ env: Environment; defaults: ExecDefaults }> {
   io.signal?.throwIfAborted();
   const remote = v.remote ?? io.env("YONDER_REMOTE");

@@ -12,7 +12,14 @@ import { parseTarget } from "../core/target.ts";
 import { EMPTY_CONFIG, loadConfig, resolveHost, selectHosts } from "../config/config.ts";
 import { guard } from "../config/guard.ts";
 import { checkProtected } from "../config/protect.ts";
-import { type ConnValues, type ExecDefaults, type Io, openPlain, say } from "./_common.ts";
+import {
+  type ConnValues,
+  type ExecDefaults,
+  type Io,
+  type OpenExtra,
+  openPlain,
+  say,
+} from "./_common.ts";
 
 const enc = new TextEncoder();
 
@@ -85,7 +92,7 @@ async function askOnTty(
 export async function openConfigured(
   io: Io,
   v: ConnValues,
-  extra: { oneShot?: boolean },
+  extra: OpenExtra,
   file: string | null,
 ): Promise<{ env: Environment; defaults: ExecDefaults }> {
   const config = file === null ? EMPTY_CONFIG : await loadConfig(file);
@@ -104,7 +111,7 @@ export async function openConfigured(
   const defaults: ExecDefaults = {};
   if (r.settings.timeout !== undefined) defaults.timeout = r.settings.timeout;
   if (r.settings.maxOutput !== undefined) defaults.maxOutput = r.settings.maxOutput;
-  const fenced = r.policy !== null || r.paths !== null;
+  const fenced = !extra.ownProbes && (r.policy !== null || r.paths !== null);
   if (fenced && config.file !== null) {
     const warnings = await checkProtected(config.file, {
       sameMachine: isLoopback(r.target),
@@ -121,8 +128,8 @@ export async function openConfigured(
   const label = r.name ?? env.label;
   return {
     env: guard(env, {
-      ...(r.policy ? { policy: r.policy } : {}),
-      ...(r.paths ? { paths: r.paths } : {}),
+      ...(fenced && r.policy ? { policy: r.policy } : {}),
+      ...(fenced && r.paths ? { paths: r.paths } : {}),
       approve: async (req, verdict) =>
         v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false,
       ...(r.audit

@@ -68,7 +68,8 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   const started = performance.now();
   let env: Environment;
   try {
-    env = await openEnvironment(io, values);
+    // check runs yonder's own fixed probes: the policy fences what a caller asks for, not them.
+    env = await openEnvironment(io, values, { ownProbes: true });
   } catch (e) {
     if (!(e instanceof SshConnectError)) throw e;
     await report({ name: "connect", ok: false, detail: `${e.kind}: ${e.message}`, hint: e.hint });
