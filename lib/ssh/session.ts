@@ -212,8 +212,20 @@ function procsubRelays(ready: Ready): string[] {
   ];
 }
 
-/** yh PGID: the deferred hangup, if the call left something in its group. */
-const HANGUP_FUNCTION = `yh() { if kill -0 -"$1"; then ${deferredHangup('"$1"')} fi; }`;
+/**
+ * yh PGID: the deferred hangup, if the call left something in its group.
+ *
+ * Both `disown`s keep the shell's job table small. The call's job was waited for, which marks it
+ * for removal at the next fork; but `kill -0 -PGID` finds that job by its pid and clears the mark,
+ * and a shell reading a script never reports a finished background job by itself. The job then
+ * stayed until after the next call's job had taken the slot above it, so the table's last slot
+ * moved up by one a call, and bash's scans of the table (at each fork and wait) made every call
+ * slower and the shell bigger. Dropped first, the job cannot come back; the group check then is a
+ * plain killpg. The hangup helper, never waited for, is dropped for the same reason.
+ */
+const HANGUP_FUNCTION = `yh() { disown "$1"; if kill -0 -"$1"; then ${
+  deferredHangup('"$1"')
+} disown $!; fi; }`;
 
 /** What one request runs. */
 export interface SessionRequest {
