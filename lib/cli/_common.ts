@@ -296,7 +296,27 @@ export async function openPlain(
     logger("no target: running locally");
     return new LocalEnvironment({ logger });
   }
-  const options: SshEnvironmentOptions = { logger };
+  const options: SshEnvironmentOptions = { logger, ...connectOptions(v, base) };
+  if (level >= 2) options.sshVerbose = true;
+  if (v["no-session"]) options.session = false;
+  else if (base.session !== undefined) options.session = base.session;
+  const persist = v.persist ?? io.env("YONDER_PERSIST");
+  if (persist !== undefined) {
+    options.persist = parseDuration(
+      persist,
+      v.persist !== undefined ? "--persist" : "YONDER_PERSIST",
+    );
+  } else if (base.persist !== undefined && base.persist !== false) {
+    options.persist = Math.ceil(base.persist);
+  }
+  if (extra.oneShot) options.oneShot = true;
+  if (io.signal) options.signal = io.signal;
+  return await SshEnvironment.open(target, options);
+}
+
+/** How to reach the host: the flags, else the config's settings. */
+function connectOptions(v: ConnValues, base: ConfigSettings): SshEnvironmentOptions {
+  const options: SshEnvironmentOptions = {};
   const identity = v.identity ?? base.identityFile;
   if (identity !== undefined) options.identityFile = identity;
   if (v.port !== undefined) options.port = intFlag("port", v.port, 1, 65535);
@@ -314,21 +334,7 @@ export async function openPlain(
   } else if (base.connectTimeout !== undefined) {
     options.connectTimeout = Math.max(1, Math.ceil(base.connectTimeout));
   }
-  if (level >= 2) options.sshVerbose = true;
-  if (v["no-session"]) options.session = false;
-  else if (base.session !== undefined) options.session = base.session;
-  const persist = v.persist ?? io.env("YONDER_PERSIST");
-  if (persist !== undefined) {
-    options.persist = parseDuration(
-      persist,
-      v.persist !== undefined ? "--persist" : "YONDER_PERSIST",
-    );
-  } else if (base.persist !== undefined && base.persist !== false) {
-    options.persist = Math.ceil(base.persist);
-  }
-  if (extra.oneShot) options.oneShot = true;
-  if (io.signal) options.signal = io.signal;
-  return await SshEnvironment.open(target, options);
+  return options;
 }
 
 /** The exit code for an error: 255 connection, 77 refused by policy, 2 usage, 1 anything else. */

@@ -9,7 +9,16 @@ import { UsageError } from "../core/errors.ts";
 import type { Environment } from "../core/environment.ts";
 import type { PolicyRequest, Verdict } from "../core/policy.ts";
 import { parseTarget } from "../core/target.ts";
-import { EMPTY_CONFIG, loadConfig, resolveHost, selectHosts } from "../config/config.ts";
+import {
+  type AuditSettings,
+  type Config,
+  EMPTY_CONFIG,
+  loadConfig,
+  type Resolved,
+  resolveHost,
+  selectHosts,
+} from "../config/config.ts";
+import type { AuditOptions } from "../core/audit.ts";
 import { guard } from "../config/guard.ts";
 import { checkProtected } from "../config/protect.ts";
 import {
@@ -85,6 +94,34 @@ async function askOnTty(
   }
 }
 
+/** The one host `remote` names: a host, a target, or a group of exactly one. */
+function oneHost(config: Config, remote: string | undefined): string | undefined {
+  if (!remote?.startsWith("@")) return remote === "" ? undefined : remote;
+  const hosts = selectHosts(config, remote);
+  if (hosts.length !== 1) {
+    throw new UsageError(`-r ${remote} selects ${hosts.length} hosts; this command runs on one`, {
+      hint: hosts.length > 0 ? `Name one of them: ${hosts.join(", ")}` : "Add hosts to it",
+    });
+  }
+  return hosts[0];
+}
+
+/** The audit options for `r`'s log: a failure to write it is said once on stderr. */
+function auditFor(io: Io, r: Resolved, audit: AuditSettings): AuditOptions {
+  let told = false;
+  return {
+    path: audit.path,
+    args: audit.args,
+    required: audit.required,
+    ...(r.name !== null ? { host: r.name } : {}),
+    onError: (e: unknown) => {
+      if (told) return;
+      told = true;
+      say(io, `yonder: warning: audit log ${audit.path} cannot be written: ${e}`);
+    },
+  };
+}
+
 /**
  * Opens what the flags select under the config at `file` (null: no file, but `-r @group` was
  * asked for): fenced by its policy and audit log when it has them.
@@ -96,18 +133,11 @@ export async function openConfigured(
   file: string | null,
 ): Promise<{ env: Environment; defaults: ExecDefaults }> {
   const config = file === null ? EMPTY_CONFIG : await loadConfig(file);
-  let remote = v.remote ?? io.env("YONDER_REMOTE");
-  if (remote === "") remote = undefined;
-  if (remote?.startsWith("@")) {
-    const hosts = selectHosts(config, remote);
-    if (hosts.length !== 1) {
-      throw new UsageError(`-r ${remote} selects ${hosts.length} hosts; this command runs on one`, {
-        hint: hosts.length > 0 ? `Name one of them: ${hosts.join(", ")}` : "Add hosts to it",
-      });
-    }
-    remote = hosts[0];
-  }
-  const r = resolveHost(config, remote ?? null, io.env);
+  const r = resolveHost(
+    config,
+    oneHost(config, v.remote ?? io.env("YONDER_REMOTE")) ?? null,
+    io.env,
+  );
   const defaults: ExecDefaults = {};
   if (r.settings.timeout !== undefined) defaults.timeout = r.settings.timeout;
   if (r.settings.maxOutput !== undefined) defaults.maxOutput = r.settings.maxOutput;
@@ -126,30 +156,14 @@ export async function openConfigured(
   const env = await openPlain(io, v, r.target, r.settings, extra);
   if (!fenced && !r.audit) return { env, defaults };
   const label = r.name ?? env.label;
+  const approve = async (req: PolicyRequest, verdict: Verdict) =>
+    v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false;
   return {
     env: guard(env, {
       ...(fenced && r.policy ? { policy: r.policy } : {}),
       ...(fenced && r.paths ? { paths: r.paths } : {}),
-      approve: async (req, verdict) =>
-        v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false,
-      ...(r.audit
-        ? {
-          audit: {
-            path: r.audit.path,
-            args: r.audit.args,
-            required: r.audit.required,
-            ...(r.name !== null ? { host: r.name } : {}),
-            onError: (() => {
-              let told = false;
-              return (e: unknown) => {
-                if (told) return;
-                told = true;
-                say(io, `yonder: warning: audit log ${r.audit!.path} cannot be written: ${e}`);
-              };
-            })(),
-          },
-        }
-        : {}),
+      approve,
+      ...(r.audit ? { audit: auditFor(io, r, r.audit) } : {}),
     }),
     defaults,
   };

@@ -198,13 +198,12 @@ async function readInventories(raw: RawConfig, file: string, src: YamlSource) {
   return out;
 }
 
-/** Collects hosts and groups from the file and its inventories, checking every reference. */
-function buildModel(raw: RawConfig, file: string, src: YamlSource, inventories: Inventory[]) {
-  const issues: ConfigIssue[] = [];
-  const issue = (path: KeyPath, message: string, key = false) =>
-    issues.push({ file, ...src.locate(path, key), path: formatPath(path), message });
+/** Adds an issue at a key path of the file. */
+type Report = (path: KeyPath, message: string, key?: boolean) => void;
+
+/** The hosts of `hosts:`, each target checked. */
+function fileHosts(raw: RawConfig, file: string, src: YamlSource, issue: Report) {
   const hosts = new Map<string, HostEntry>();
-  const inventorySettings = new Map<string, Settings>();
   for (const [name, h] of Object.entries(raw.hosts ?? {})) {
     const target = typeof h === "string" ? h : h.target;
     const path: KeyPath = typeof h === "string" ? ["hosts", name] : ["hosts", name, "target"];
@@ -216,12 +215,21 @@ function buildModel(raw: RawConfig, file: string, src: YamlSource, inventories: 
     const at = src.locate(["hosts", name], true);
     hosts.set(name, { name, target, from: `${file}:${at.line}:${at.col}` });
   }
-  const groups = new Map<string, { hosts: string[]; children: string[] }>();
+  return hosts;
+}
+
+/** Adds the inventories' hosts and groups (a host defined twice is an issue). */
+function addInventories(
+  inventories: Inventory[],
+  hosts: Map<string, HostEntry>,
+  groups: Map<string, { hosts: string[]; children: string[] }>,
+  issue: Report,
+) {
+  const inventorySettings = new Map<string, Settings>();
   const inventoryGroups = new Set<string>();
   for (const inv of inventories) {
     for (const h of inv.hosts) {
-      const mine = hosts.get(h.name);
-      if (mine) {
+      if (hosts.has(h.name)) {
         issue(["hosts", h.name], `also defined in the inventory (line ${h.line}): pick one`, true);
         continue;
       }
@@ -239,6 +247,17 @@ function buildModel(raw: RawConfig, file: string, src: YamlSource, inventories: 
       inventoryGroups.add(g.name);
     }
   }
+  return { inventorySettings, inventoryGroups };
+}
+
+/** Adds the groups of `groups:`, checking the hosts and child groups they name. */
+function addFileGroups(
+  raw: RawConfig,
+  hosts: ReadonlyMap<string, HostEntry>,
+  groups: Map<string, { hosts: string[]; children: string[] }>,
+  inventoryGroups: ReadonlySet<string>,
+  issue: Report,
+) {
   for (const [name, g] of Object.entries(raw.groups ?? {})) {
     if (inventoryGroups.has(name)) {
       issue(["groups", name], "also a group of the inventory: pick another name", true);
@@ -253,8 +272,19 @@ function buildModel(raw: RawConfig, file: string, src: YamlSource, inventories: 
       if (!groups.has(c)) issue(["groups", name, "children", i], `no group named "${c}"`);
     }
   }
+}
+
+/** Collects hosts and groups from the file and its inventories, checking every reference. */
+function buildModel(raw: RawConfig, file: string, src: YamlSource, inventories: Inventory[]) {
+  const issues: ConfigIssue[] = [];
+  const issue: Report = (path, message, key = false) =>
+    issues.push({ file, ...src.locate(path, key), path: formatPath(path), message });
+  const hosts = fileHosts(raw, file, src, issue);
+  const groups = new Map<string, { hosts: string[]; children: string[] }>();
+  const inv = addInventories(inventories, hosts, groups, issue);
+  addFileGroups(raw, hosts, groups, inv.inventoryGroups, issue);
   if (issues.length > 0) throw new ConfigError(issues);
-  return { hosts, groups, inventorySettings, inventoryGroups };
+  return { hosts, groups, ...inv };
 }
 
 /** Every host a group selects (through its children), in host order; throws on a cycle. */
