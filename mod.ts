@@ -65,7 +65,8 @@ export {
   type AuditOptions,
   verifyAudit,
 } from "./lib/core/audit.ts";
-export { guard, type GuardOptions } from "./lib/config/guard.ts";
+export { guard, type GuardOptions, pathResolver } from "./lib/config/guard.ts";
+export { type Sandbox, SandboxError, withSandbox } from "./lib/config/sandbox.ts";
 export {
   decide,
   type Decision,

@@ -134,6 +134,7 @@ export const CONNECTION_FLAGS = {
   "ssh-config": { type: "string", short: "F" },
   config: { type: "string" },
   approve: { type: "boolean" },
+  sandbox: { type: "boolean" },
   jump: { type: "string", short: "J", multiple: true },
   option: { type: "string", short: "o", multiple: true },
   "known-hosts": { type: "string" },
@@ -156,6 +157,8 @@ export const CONNECTION_HELP = `Connection:
                             ~/.config/yonder/config.yaml); -r NAME and -r @GROUP name its hosts
       --approve             approve the commands the policy says need approval (else asked on
                             the terminal, or refused without one)
+      --sandbox             run commands in a bubblewrap sandbox on the target: the config's
+                            sandbox, else read-only root, private /tmp, no network
   -J, --jump HOST           jump host (repeat for a chain)
   -o KEY=VALUE              extra ssh option (repeatable)
       --known-hosts FILE    known_hosts file to use
@@ -175,6 +178,7 @@ export type ConnValues = {
   "ssh-config"?: string | undefined;
   config?: string | undefined;
   approve?: boolean | undefined;
+  sandbox?: boolean | undefined;
   jump?: string[] | undefined;
   option?: string[] | undefined;
   "known-hosts"?: string | undefined;
@@ -262,7 +266,7 @@ export async function openTarget(
   // The config code (YAML, schema) loads only when there is a config to read.
   const { findConfig } = await import("../config/find.ts");
   const file = await findConfig({ flag: v.config, env: io.env });
-  if (file !== null || remote?.startsWith("@")) {
+  if (file !== null || remote?.startsWith("@") || v.sandbox) {
     const { openConfigured } = await import("./_config.ts");
     return await openConfigured(io, v, extra, file);
   }
@@ -351,6 +355,7 @@ export function errorKind(e: unknown): string {
   if (e instanceof SshConnectError) return e.kind;
   if (e instanceof SshConnectionLost) return "connection_lost";
   if (e instanceof UsageError && e.name === "ConfigError") return "config";
+  if (e instanceof UsageError && e.name === "SandboxError") return "sandbox";
   if (e instanceof UsageError) return "usage";
   if (e instanceof PolicyRefused) return "refused";
   if (e instanceof NotFound) return "not_found";
@@ -387,6 +392,7 @@ export async function reportError(io: Io, e: unknown): Promise<number> {
     else if (e instanceof SshConnectionLost) line = `yonder: connection lost: ${e.message}`;
     else if (e instanceof PolicyRefused) line = `yonder: ${e.message}`;
     else if (e.name === "ConfigError") line = `yonder: config: ${e.message}`;
+    else if (e.name === "SandboxError") line = `yonder: sandbox: ${e.message}`;
     else if (e instanceof UsageError) line = `yonder: usage: ${e.message}`;
     else line = `yonder: error: ${e.message}`;
     await say(io, line);

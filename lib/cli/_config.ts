@@ -20,6 +20,7 @@ import {
 } from "../config/config.ts";
 import type { AuditOptions } from "../core/audit.ts";
 import { guard } from "../config/guard.ts";
+import { type Sandbox, withSandbox } from "../config/sandbox.ts";
 import { checkProtected } from "../config/protect.ts";
 import {
   type ConnValues,
@@ -106,6 +107,21 @@ function oneHost(config: Config, remote: string | undefined): string | undefined
   return hosts[0];
 }
 
+/** The exec defaults the host's settings give. */
+function execDefaults(r: Resolved): ExecDefaults {
+  const defaults: ExecDefaults = {};
+  if (r.settings.timeout !== undefined) defaults.timeout = r.settings.timeout;
+  if (r.settings.maxOutput !== undefined) defaults.maxOutput = r.settings.maxOutput;
+  return defaults;
+}
+
+/** The sandbox in force: the host's, or with `--sandbox` and none configured, read-only. */
+function sandboxFor(v: ConnValues, r: Resolved, extra: OpenExtra): Sandbox | null {
+  if (extra.ownProbes) return null;
+  if (v.sandbox) return r.settings.sandbox ?? { kind: "bwrap", write: [] };
+  return r.settings.sandbox ?? null;
+}
+
 /** The audit options for `r`'s log: a failure to write it is said once on stderr. */
 function auditFor(io: Io, r: Resolved, audit: AuditSettings): AuditOptions {
   let told = false;
@@ -138,9 +154,7 @@ export async function openConfigured(
     oneHost(config, v.remote ?? io.env("YONDER_REMOTE")) ?? null,
     io.env,
   );
-  const defaults: ExecDefaults = {};
-  if (r.settings.timeout !== undefined) defaults.timeout = r.settings.timeout;
-  if (r.settings.maxOutput !== undefined) defaults.maxOutput = r.settings.maxOutput;
+  const defaults = execDefaults(r);
   const fenced = !extra.ownProbes && (r.policy !== null || r.paths !== null);
   if (fenced && config.file !== null) {
     const warnings = await checkProtected(config.file, {
@@ -153,7 +167,10 @@ export async function openConfigured(
     const dir = r.audit.path.slice(0, r.audit.path.lastIndexOf("/"));
     if (dir !== "") await Deno.mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => {});
   }
-  const env = await openPlain(io, v, r.target, r.settings, extra);
+  const opened = await openPlain(io, v, r.target, r.settings, extra);
+  // The sandbox goes inside the fence: the policy and the log see the command as asked.
+  const box = sandboxFor(v, r, extra);
+  const env = box ? withSandbox(opened, box) : opened;
   if (!fenced && !r.audit) return { env, defaults };
   const label = r.name ?? env.label;
   const approve = async (req: PolicyRequest, verdict: Verdict) =>

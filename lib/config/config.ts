@@ -14,6 +14,7 @@
 import type { AuditArgs } from "../core/audit.ts";
 import { UsageError } from "../core/errors.ts";
 import type { PathRoots, Policy, PolicyRule } from "../core/policy.ts";
+import type { Sandbox } from "../posix/sandbox.ts";
 import { parseTarget } from "../core/target.ts";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 import { type Inventory, parseInventory } from "./inventory.ts";
@@ -51,6 +52,8 @@ export interface Settings {
   strictHostKey?: boolean;
   /** Keep the master for later commands this long (seconds); false: do not. */
   persist?: number | false;
+  /** Run commands in this bubblewrap sandbox (`enabled: false` in the file: none). */
+  sandbox?: Sandbox | null;
 }
 
 /** The audit log in force. */
@@ -168,7 +171,21 @@ function settingsOf(
   if (o.known_hosts !== undefined) s.knownHosts = localPath(o.known_hosts, file, env);
   if (o.strict_host_key !== undefined) s.strictHostKey = o.strict_host_key;
   if (o.persist !== undefined) s.persist = o.persist === false ? false : seconds(o.persist);
+  if (o.sandbox !== undefined) s.sandbox = sandboxOf(o.sandbox);
   return s;
+}
+
+/** A `sandbox:` section as the environment takes it (null: `enabled: false`). */
+function sandboxOf(b: NonNullable<RawOptions["sandbox"]>): Sandbox | null {
+  if (b.enabled === false) return null;
+  return {
+    kind: "bwrap",
+    write: [...(b.write ?? [])],
+    ...(b.read !== undefined ? { read: [...b.read] } : {}),
+    ...(b.network !== undefined ? { network: b.network } : {}),
+    ...(b.tmp !== undefined ? { tmp: b.tmp } : {}),
+    ...(b.program !== undefined ? { program: b.program } : {}),
+  };
 }
 
 /** Reads the inventories the config names, relative to it. */

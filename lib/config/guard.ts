@@ -75,6 +75,22 @@ function remoteResolver(env: Environment): (path: string) => Promise<string> {
 }
 
 /**
+ * Resolves paths as `env` uses them: on this machine for a local environment, on the host (through
+ * `env`'s own exec) for a remote one; `..` and symlinks resolved, a missing tail appended.
+ *
+ * @example
+ * ```ts
+ * import { pathResolver } from "./guard.ts";
+ * import { LocalEnvironment } from "../local/environment.ts";
+ * const resolve = pathResolver(new LocalEnvironment());
+ * console.log(await resolve("/tmp/../tmp/new-file")); // "/tmp/new-file"
+ * ```
+ */
+export function pathResolver(env: Environment): (path: string) => Promise<string> {
+  return env.kind === "local" ? resolveLocal : remoteResolver(env);
+}
+
+/**
  * Wraps `env` in the fence `options` describe. Refusals throw
  * {@linkcode PolicyRefused} (the CLI exits 77) before anything runs; with `audit`, every
  * operation (and every refusal and approval) leaves one line.
@@ -101,7 +117,7 @@ export function guard(env: Environment, options: GuardOptions): Environment {
   const notes = new WeakMap<Operation, Record<string, unknown>>();
   const audit = options.audit;
   const resolvePath = options.resolvePath ??
-    (env.kind === "local" ? resolveLocal : remoteResolver(env));
+    pathResolver(env);
   const onDecision = async (op: Operation, v: Verdict, approver: string | null) => {
     notes.set(op, { decision: v.decision, rule: v.rule, approver });
     if (approver !== null && audit) await auditEvent(audit, op, "approved", notes.get(op));

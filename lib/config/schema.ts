@@ -72,6 +72,17 @@ const audit = z.strictObject({
   required: z.boolean().optional(),
 });
 
+/** A bubblewrap sandbox for a host's commands. */
+const sandbox = z.strictObject({
+  kind: z.literal("bwrap"),
+  enabled: z.boolean().optional(),
+  write: z.array(absolutePath).optional(),
+  read: z.array(absolutePath).optional(),
+  network: z.boolean().optional(),
+  tmp: z.enum(["private", "shared"]).optional(),
+  program: z.string().min(1).optional(),
+});
+
 /** Connection and exec options: `defaults`, and each host and group. */
 const options = {
   timeout: duration.optional(),
@@ -86,6 +97,7 @@ const options = {
   known_hosts: z.string().min(1).optional(),
   strict_host_key: z.boolean().optional(),
   persist: z.union([duration, z.literal(false)]).optional(),
+  sandbox: sandbox.optional(),
 };
 
 const name = z.string().regex(
@@ -147,6 +159,7 @@ const KNOWN_KEYS: readonly string[] = [
   "read",
   "write",
   ...Object.keys(audit.shape),
+  ...Object.keys(sandbox.shape),
 ];
 
 /** The edit distance of two short words (for "did you mean"). */
