@@ -135,6 +135,7 @@ export const CONNECTION_FLAGS = {
   config: { type: "string" },
   approve: { type: "boolean" },
   sandbox: { type: "boolean" },
+  "ask-pass": { type: "boolean" },
   jump: { type: "string", short: "J", multiple: true },
   option: { type: "string", short: "o", multiple: true },
   "known-hosts": { type: "string" },
@@ -159,6 +160,8 @@ export const CONNECTION_HELP = `Connection:
                             the terminal, or refused without one)
       --sandbox             run commands in a bubblewrap sandbox on the target: the config's
                             sandbox, else read-only root, private /tmp, no network
+      --ask-pass            on a terminal, let ssh ask for a key passphrase, password or host key
+                            confirmation (once per connection); never with --json or no terminal
   -J, --jump HOST           jump host (repeat for a chain)
   -o KEY=VALUE              extra ssh option (repeatable)
       --known-hosts FILE    known_hosts file to use
@@ -179,6 +182,8 @@ export type ConnValues = {
   config?: string | undefined;
   approve?: boolean | undefined;
   sandbox?: boolean | undefined;
+  "ask-pass"?: boolean | undefined;
+  json?: boolean | undefined;
   jump?: string[] | undefined;
   option?: string[] | undefined;
   "known-hosts"?: string | undefined;
@@ -284,6 +289,8 @@ export interface ConfigSettings {
   knownHosts?: string;
   strictHostKey?: boolean;
   persist?: number | false;
+  /** Let ssh ask on the terminal (as --ask-pass). */
+  interactive?: boolean;
 }
 
 /** Opens `target` (local when empty) with the config's `base` settings under the flags. */
@@ -315,7 +322,38 @@ export async function openPlain(
   }
   if (extra.oneShot) options.oneShot = true;
   if (io.signal) options.signal = io.signal;
+  if (v["ask-pass"] || base.interactive) {
+    const tty = v.json ? null : await terminalPath();
+    if (tty !== null) options.askPassTty = tty;
+    else logger("--ask-pass: no terminal (or --json): ssh will not ask (BatchMode=yes)");
+  }
   return await SshEnvironment.open(target, options);
+}
+
+/**
+ * The terminal device of this process (stdin and stderr both a terminal), for ssh to ask on;
+ * null otherwise.
+ */
+async function terminalPath(): Promise<string | null> {
+  try {
+    if (!Deno.stdin.isTerminal() || !Deno.stderr.isTerminal()) return null;
+  } catch {
+    return null;
+  }
+  try {
+    const p = Deno.readLinkSync("/proc/self/fd/0");
+    if (p.startsWith("/dev/")) return p;
+  } catch {
+    // No /proc: ask tty(1).
+  }
+  try {
+    const out = await new Deno.Command("tty", { stdin: "inherit", stdout: "piped", stderr: "null" })
+      .output();
+    const t = new TextDecoder().decode(out.stdout).trim();
+    return out.code === 0 && t.startsWith("/dev/") ? t : null;
+  } catch {
+    return null;
+  }
 }
 
 /** How to reach the host: the flags, else the config's settings. */

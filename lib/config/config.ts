@@ -52,6 +52,8 @@ export interface Settings {
   strictHostKey?: boolean;
   /** Keep the master for later commands this long (seconds); false: do not. */
   persist?: number | false;
+  /** Let ssh ask on the terminal for passphrases and passwords (as --ask-pass). */
+  interactive?: boolean;
   /** Run commands in this bubblewrap sandbox (`enabled: false` in the file: none). */
   sandbox?: Sandbox | null;
 }
@@ -172,6 +174,7 @@ function settingsOf(
   if (o.strict_host_key !== undefined) s.strictHostKey = o.strict_host_key;
   if (o.persist !== undefined) s.persist = o.persist === false ? false : seconds(o.persist);
   if (o.sandbox !== undefined) s.sandbox = sandboxOf(o.sandbox);
+  if (o.interactive !== undefined) s.interactive = o.interactive;
   return s;
 }
 

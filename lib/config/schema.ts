@@ -98,6 +98,7 @@ const options = {
   strict_host_key: z.boolean().optional(),
   persist: z.union([duration, z.literal(false)]).optional(),
   sandbox: sandbox.optional(),
+  interactive: z.boolean().optional(),
 };
 
 const name = z.string().regex(

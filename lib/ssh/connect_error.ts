@@ -83,7 +83,8 @@ function hintFor(
     case "refused":
       return `Check the host and port, and that sshd runs there; diagnose with: ${diagnose}`;
     case "auth":
-      return `Load a key with ssh-add or pass -i KEY, and check the user; diagnose with: ${diagnose}`;
+      return `Load the key into ssh-agent (ssh-add KEY: a key with a passphrase needs it, or ` +
+        `--ask-pass on a terminal) or pass -i KEY, and check the user; diagnose with: ${diagnose}`;
     case "host_key_changed":
       return `If the change is expected, remove the old key with: ssh-keygen -R HOST (then retry)`;
     case "host_key_unknown":

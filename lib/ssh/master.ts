@@ -8,6 +8,7 @@
  */
 
 import { type Child, signalName, spawn } from "../util/process.ts";
+import { ASK_SECONDS, prepareAskPass } from "./askpass.ts";
 import type { Target } from "../core/target.ts";
 import type { Logger } from "../core/environment.ts";
 import { UsageError, YonderError } from "../core/errors.ts";
@@ -226,6 +227,9 @@ export class Master {
     return Deno.readTextFile(this.#logFile).catch(() => "");
   }
 
+  /** Removes the ask-pass helper of the master starting now, if it has one. */
+  #askDone: (() => Promise<void>) | null = null;
+
   async #spawnMaster(
     carry: { command: string; stdin: boolean } | null,
     files: { stdinFile?: string; stdoutFile?: string } = {},
@@ -248,10 +252,14 @@ export class Master {
         : { kind: "master", controlPath: this.#controlPath, logFile: this.#logFile },
     );
     this.#log(`master start: ssh ${argv.join(" ")}`);
+    const ask = this.options.askPassTty !== undefined
+      ? await prepareAskPass(this.#logFile, this.options.askPassTty)
+      : null;
     let child: Child;
     try {
       child = spawn(this.options.sshPath ?? "ssh", {
         args: argv,
+        ...(ask ? { env: ask.env } : {}),
         stdin: carry?.stdin ? "piped" : "null",
         stdout: carry ? "piped" : "null",
         stderr: carry ? "piped" : "null",
@@ -259,11 +267,14 @@ export class Master {
         ...files,
       });
     } catch (e) {
+      await ask?.remove();
       if (e instanceof Deno.errors.NotFound) {
         throw connectError(this.target, this.options, "", null, "ssh_missing");
       }
       throw e;
     }
+    // ssh asks while it authenticates: the helper goes once the master is up or gone.
+    if (ask) this.#askDone = ask.remove;
     if (!carry) child.unref();
     this.starts++;
     this.#child = child;
@@ -281,9 +292,20 @@ export class Master {
   }
 
   async #awaitReady(child: Child, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.#awaitSocket(child, signal);
+    } finally {
+      await this.#askDone?.();
+      this.#askDone = null;
+    }
+  }
+
+  async #awaitSocket(child: Child, signal?: AbortSignal): Promise<void> {
     let exited: { code: number } | null = null;
     child.status.then((s) => (exited = s));
-    const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
+    // A master that may ask a human waits for the answer too.
+    const asks = this.options.askPassTty !== undefined ? ASK_SECONDS : 0;
+    const limitMs = ((this.options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20 + asks) * 1000;
     const started = Date.now();
     // ssh creates the socket in our directory: a watch on it wakes us when that happens. Polling
     // every few ms instead cost tens of ms of CPU per connect, taken from ssh's own handshake on

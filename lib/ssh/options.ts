@@ -75,6 +75,13 @@ export interface SshConnectOptions {
    */
   persist?: number;
   /**
+   * A terminal device (`/dev/pts/3`) on which ssh may ask for key passphrases, passwords,
+   * keyboard-interactive answers and host-key confirmations, once per master (through
+   * `SSH_ASKPASS`, a helper of yonder's that reads the answer from that terminal without echo).
+   * Unset (default): `BatchMode=yes`, ssh never asks.
+   */
+  askPassTty?: string;
+  /**
    * Run the remote lifeline (the keeper) on each master, which stops the remote commands of this
    * process if it or its connection goes away; default true.
    */
@@ -183,9 +190,12 @@ function controlPathOption(path: string): string {
 export function buildSshArgv(target: Target, o: SshConnectOptions, role: SshRole): string[] {
   // Caller's options after the role's: ssh keeps the first value it sees, so the role's lines
   // always win and the caller's win over the defaults after them.
+  // Only a process that authenticates (a master) may ask, and only when a terminal was given.
+  const asks = o.askPassTty !== undefined &&
+    (role.kind === "master" || role.kind === "carrier" || role.kind === "persistent");
   return [
     "-o",
-    "BatchMode=yes",
+    asks ? "BatchMode=no" : "BatchMode=yes",
     ...roleArgs(o, role),
     ...callerOptionArgs(o),
     ...defaultOptionArgs(o),

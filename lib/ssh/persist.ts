@@ -14,6 +14,7 @@
  * @module
  */
 
+import { ASK_SECONDS, prepareAskPass } from "./askpass.ts";
 import { sha256Hex } from "../util/hex.ts";
 import { UsageError } from "../core/errors.ts";
 import { type Child, spawn, type SpawnStatus } from "../util/process.ts";
@@ -188,15 +189,22 @@ async function startPersistentMaster(m: MasterStart): Promise<void> {
     idleSeconds: m.idleSeconds,
   });
   m.log(`persistent master start: ssh ${args.join(" ")}`);
-  const child = spawnDetached(m, args);
-  // With -f, ssh goes to the background once authenticated; the foreground exits 0 then.
-  const limit = ((options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20) * 1000;
-  const status = await waitForeground(child, limit, m.signal);
-  const text = await Deno.readTextFile(logFile).catch(() => "");
-  if (!status) {
-    child.kill("SIGKILL");
-    throw connectError(target, options, text, null, "timeout");
+  const ask = options.askPassTty !== undefined
+    ? await prepareAskPass(logFile, options.askPassTty)
+    : null;
+  let status: { code: number } | null;
+  try {
+    const child = spawnDetached(m, args, ask?.env);
+    // With -f, ssh goes to the background once authenticated; the foreground exits 0 then.
+    const asks = ask ? ASK_SECONDS : 0;
+    const limit = ((options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT) + 20 + asks) * 1000;
+    status = await waitForeground(child, limit, m.signal);
+    if (!status) child.kill("SIGKILL");
+  } finally {
+    await ask?.remove();
   }
+  const text = await Deno.readTextFile(logFile).catch(() => "");
+  if (!status) throw connectError(target, options, text, null, "timeout");
   if (status.code !== 0 || !await checkSocket(socket, m.sshPath)) {
     const kind = classifySshError(text);
     throw connectError(target, options, text, status.code, kind);
@@ -206,9 +214,9 @@ async function startPersistentMaster(m: MasterStart): Promise<void> {
 }
 
 /** Spawns the master's ssh detached; a missing ssh program is the `ssh_missing` connect error. */
-function spawnDetached(m: MasterStart, args: string[]): Child {
+function spawnDetached(m: MasterStart, args: string[], env?: Record<string, string>): Child {
   try {
-    return spawn(m.sshPath, { args, detached: true });
+    return spawn(m.sshPath, { args, detached: true, ...(env ? { env } : {}) });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw connectError(m.target, m.options, "", null, "ssh_missing");

@@ -162,3 +162,13 @@ Deno.test("buildSshArgv(): an explicit jump host wins over a ProxyJump option", 
   assert.ok(argv.includes("A=b"));
   assert.deepEqual(argv.slice(argv.indexOf("-J"), argv.indexOf("-J") + 2), ["-J", "bastion"]);
 });
+
+Deno.test("buildSshArgv() lets only a master ask, and only with askPassTty", () => {
+  const t = { host: "h" };
+  const master = { kind: "master" as const, controlPath: "/tmp/s", logFile: "/tmp/l" };
+  const client = { kind: "client" as const, controlPath: "/tmp/s", command: "true", stdin: false };
+  const asking = { askPassTty: "/dev/pts/3" };
+  assert.deepEqual(buildSshArgv(t, asking, master).slice(0, 2), ["-o", "BatchMode=no"]);
+  assert.deepEqual(buildSshArgv(t, asking, client).slice(0, 2), ["-o", "BatchMode=yes"]);
+  assert.deepEqual(buildSshArgv(t, {}, master).slice(0, 2), ["-o", "BatchMode=yes"]);
+});
