@@ -14,6 +14,8 @@ import {
 import { LocalEnvironment } from "../local/environment.ts";
 import { SshEnvironment, type SshEnvironmentOptions } from "../ssh/environment.ts";
 import { parseDuration } from "../core/duration.ts";
+// Type only: erased at run time, so the start-up path loads no config code.
+import type { Settings } from "../config/config.ts";
 
 /** Exit codes (see the README). */
 export const EXIT = {
@@ -279,19 +281,7 @@ export async function openTarget(
 }
 
 /** Connection settings a config gives a host (the flags win over them). */
-export interface ConfigSettings {
-  connectTimeout?: number;
-  session?: "stateless" | "stateful" | false;
-  identityFile?: string;
-  jump?: string[];
-  sshOptions?: string[];
-  sshConfig?: string;
-  knownHosts?: string;
-  strictHostKey?: boolean;
-  persist?: number | false;
-  /** Let ssh ask on the terminal (as --ask-pass). */
-  interactive?: boolean;
-}
+export type ConfigSettings = Omit<Settings, "timeout" | "maxOutput" | "sandbox">;
 
 /** Opens `target` (local when empty) with the config's `base` settings under the flags. */
 export async function openPlain(

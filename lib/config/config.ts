@@ -16,7 +16,7 @@ import { UsageError } from "../core/errors.ts";
 import type { PathRoots, Policy, PolicyRule } from "../core/policy.ts";
 import type { Sandbox } from "../posix/sandbox.ts";
 import { parseTarget } from "../core/target.ts";
-import { ConfigError, type ConfigIssue } from "./errors.ts";
+import { ConfigError, type ConfigIssue, fileIssue } from "./errors.ts";
 import { type Inventory, parseInventory } from "./inventory.ts";
 import {
   checkConfig,
@@ -363,13 +363,7 @@ export async function loadConfig(file: string): Promise<Config> {
   try {
     text = await Deno.readTextFile(file);
   } catch (e) {
-    throw new ConfigError([{
-      file,
-      line: 0,
-      col: 0,
-      path: "",
-      message: `cannot read: ${e instanceof Error ? e.message : e}`,
-    }]);
+    throw new ConfigError([fileIssue(file, `cannot read: ${e instanceof Error ? e.message : e}`)]);
   }
   const src = parseYaml(text, file);
   const raw = checkConfig(src);

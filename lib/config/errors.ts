@@ -28,6 +28,19 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 /**
+ * An issue of the whole file (no place in it): it cannot be read, or a parser gave up.
+ *
+ * @example
+ * ```ts
+ * import { fileIssue } from "./errors.ts";
+ * console.log(fileIssue("yonder.yaml", "cannot read: permission denied").line); // 0
+ * ```
+ */
+export function fileIssue(file: string, message: string): ConfigIssue {
+  return { file, line: 0, col: 0, path: "", message };
+}
+
+/**
  * A config file (or an inventory) that cannot be used. Nothing ran. The message lists every
  * issue, one per line, as `file:line:col: key.path: what is wrong`.
  *

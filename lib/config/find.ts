@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
+import { ConfigError, fileIssue } from "./errors.ts";
 
 /** Where to look: the environment's variables and home. */
 export interface ConfigSearch {
@@ -39,7 +39,7 @@ export async function findConfig(search: ConfigSearch): Promise<string | null> {
   if (named !== undefined && named !== "") {
     const where = search.flag !== undefined ? "--config" : "$YONDER_CONFIG";
     if (!await isFile(named)) {
-      throw new ConfigError([{ file: named, line: 0, col: 0, path: "", message: "not found" }], {
+      throw new ConfigError([fileIssue(named, "not found")], {
         hint: `${where} names a file that does not exist; yonder init writes one`,
       });
     }

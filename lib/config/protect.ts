@@ -10,7 +10,7 @@
 
 import { UsageError } from "../core/errors.ts";
 import type { PathRoots } from "../core/policy.ts";
-import { normalizeAbsolute } from "../posix/resolve_path.ts";
+import { underRoot } from "../util/path.ts";
 
 /** Where the fence applies. */
 export interface ProtectContext {
@@ -18,11 +18,6 @@ export interface ProtectContext {
   readonly sameMachine: boolean;
   /** The file operation roots in force (null: not restricted). */
   readonly paths: PathRoots | null;
-}
-
-function under(path: string, root: string): boolean {
-  const r = normalizeAbsolute(root);
-  return r === "/" || path === r || path.startsWith(r + "/");
 }
 
 /**
@@ -59,7 +54,7 @@ export async function checkProtected(file: string, ctx: ProtectContext): Promise
   if (!ctx.sameMachine) return [];
   const write = ctx.paths?.write;
   if (write !== undefined) {
-    const root = write.find((r) => under(real, r) || under(dir, r));
+    const root = write.find((r) => underRoot(real, [r]) || underRoot(dir, [r]));
     if (root !== undefined) {
       throw new UsageError(`The config ${real} lies under the write root ${JSON.stringify(root)}`, {
         hint: "The file operations the policy allows could rewrite its own policy: move the " +

@@ -24,6 +24,7 @@ import { shellTemplate, TemplateCommand } from "../core/template.ts";
 import type { PullOptions, PullResult, PushOptions, TreeResult } from "../core/tree_types.ts";
 import { bwrapPrefix, type Sandbox, SANDBOX_PROBE, sandboxFailure } from "../posix/sandbox.ts";
 import { guard, pathResolver } from "./guard.ts";
+import { underRoot } from "../util/path.ts";
 
 export type { Sandbox } from "../posix/sandbox.ts";
 
@@ -66,20 +67,6 @@ function checkSandbox(sandbox: Sandbox): void {
       );
     }
   }
-}
-
-/** Whether `dir` lies under one of `roots` (lexically; `..` resolved). */
-function under(dir: string, roots: readonly string[]): boolean {
-  const parts: string[] = [];
-  for (const p of dir.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  const clean = "/" + parts.join("/");
-  return roots.some((r) =>
-    r === "/" || clean === r || clean.startsWith(r.replace(/\/+$/, "") + "/")
-  );
 }
 
 class SandboxedEnvironment implements Environment {
@@ -131,7 +118,7 @@ class SandboxedEnvironment implements Environment {
     const visible = this.#sandbox.read === undefined
       ? null
       : [...this.#sandbox.read, ...this.#sandbox.write];
-    if (visible && cwd !== undefined && cwd.startsWith("/") && !under(cwd, visible)) {
+    if (visible && cwd !== undefined && cwd.startsWith("/") && !underRoot(cwd, visible)) {
       throw new SandboxError(
         "config",
         `The working directory ${JSON.stringify(cwd)} is outside the sandbox's paths`,

@@ -8,7 +8,7 @@
 
 // deno-lint-ignore no-import-prefix -- a bare name would break `deno run <url>` (see util/deps.ts).
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "npm:yaml@^2.8.1";
-import { ConfigError, type ConfigIssue } from "./errors.ts";
+import { ConfigError, type ConfigIssue, fileIssue } from "./errors.ts";
 
 /** A key path: map keys and sequence indexes, outermost first. */
 export type KeyPath = readonly (string | number)[];
@@ -76,13 +76,7 @@ export function parseYaml(text: string, file: string): YamlSource {
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError([{
-      file,
-      line: 0,
-      col: 0,
-      path: "",
-      message: `YAML: ${e instanceof Error ? e.message : String(e)}`,
-    }]);
+    throw new ConfigError([fileIssue(file, `YAML: ${e instanceof Error ? e.message : String(e)}`)]);
   }
   type Range = readonly [number, number, number];
   const rangeOf = (n: unknown): Range | undefined =>

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { underRoot } from "../util/path.ts";
 import { YonderError } from "./errors.ts";
 import type { Hooks, Operation } from "./hooks.ts";
 
@@ -272,20 +273,6 @@ function argsMatch(rule: PolicyRule, args: readonly string[]): boolean {
   }
   if (rule.some && !args.some((a) => wordMatches(a, rule.some!))) return false;
   return true;
-}
-
-function underRoot(path: string, roots: readonly string[]): boolean {
-  const parts: string[] = [];
-  for (const p of path.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  const clean = "/" + parts.join("/");
-  return roots.some((r) => {
-    const root = r.endsWith("/") && r !== "/" ? r.slice(0, -1) : r;
-    return root === "/" || clean === root || clean.startsWith(root + "/");
-  });
 }
 
 /** Whether `rule` matches one part, given the request's cwd and env. */

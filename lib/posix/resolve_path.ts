@@ -7,6 +7,8 @@
  * @module
  */
 
+import { normalizePosix } from "../util/path.ts";
+
 /**
  * The script (`sh -c SCRIPT sh PATH`): prints the resolved path and a newline; exits 3 when the
  * existing part cannot be resolved (a dangling symlink, no permission) and 4 when the host has
@@ -34,12 +36,4 @@ export const RESOLVE_PATH_SCRIPT: string = [
  * console.log(normalizeAbsolute("/srv/app/new/../x")); // "/srv/app/x"
  * ```
  */
-export function normalizeAbsolute(path: string): string {
-  const parts: string[] = [];
-  for (const p of path.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") parts.pop();
-    else parts.push(p);
-  }
-  return "/" + parts.join("/");
-}
+export const normalizeAbsolute: (path: string) => string = normalizePosix;

@@ -52,3 +52,40 @@ export function join(...parts: string[]): string {
   }
   return out === "" ? "." : out;
 }
+
+/**
+ * `path` (absolute, POSIX) with `.` and `..` resolved lexically and slashes collapsed.
+ *
+ * @example
+ * ```ts
+ * import { normalizePosix } from "./path.ts";
+ * console.log(normalizePosix("/srv/app/new/../x//y")); // "/srv/app/x/y"
+ * ```
+ */
+export function normalizePosix(path: string): string {
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
+  return "/" + parts.join("/");
+}
+
+/**
+ * Whether the absolute POSIX `path` lies under (or is) one of `roots`, `..` resolved lexically.
+ *
+ * @example
+ * ```ts
+ * import { underRoot } from "./path.ts";
+ * console.log(underRoot("/srv/app/x", ["/srv/app"])); // true
+ * console.log(underRoot("/srv/application", ["/srv/app"])); // false
+ * ```
+ */
+export function underRoot(path: string, roots: readonly string[]): boolean {
+  const clean = normalizePosix(path);
+  return roots.some((r) => {
+    const root = normalizePosix(r);
+    return root === "/" || clean === root || clean.startsWith(root + "/");
+  });
+}
