@@ -39,3 +39,43 @@ export async function runCli(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+const ptyDec = new TextDecoder();
+
+/**
+ * Runs the CLI on a pty (util-linux `script`); when `ask` is given, types `answer` once the screen
+ * shows it (as a person would: after the prompt, with echo off). Returns the code and the screen.
+ */
+export async function onPty(
+  args: string[],
+  env: Record<string, string>,
+  ask?: { prompt: RegExp; answer: string },
+): Promise<{ code: number; screen: string }> {
+  const line = [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args]
+    .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qec", line, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  const w = child.stdin.getWriter();
+  let screen = "";
+  let typed = false;
+  const reader = (async () => {
+    for await (const chunk of child.stdout) {
+      screen += ptyDec.decode(chunk, { stream: true });
+      if (ask && !typed && ask.prompt.test(screen)) {
+        typed = true;
+        // The helper turns echo off right after printing the prompt.
+        await new Promise((r) => setTimeout(r, 300));
+        await w.write(new TextEncoder().encode(ask.answer));
+      }
+    }
+  })();
+  const [status, err] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  await reader;
+  await w.close().catch(() => {});
+  return { code: status.code, screen: screen + err };
+}

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
 import { bypasses } from "../_policy_cases.ts";
-import { MAIN } from "./_run.ts";
+import { MAIN, onPty } from "./_run.ts";
 
 const dec = new TextDecoder();
 
@@ -50,24 +50,6 @@ async function cli(
   await w.close();
   const out = await child.output();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/** Runs the CLI on a pty (`script`), typing `answer` at it; returns its exit code and screen. */
-async function onPty(args: string[], answer: string): Promise<{ code: number; screen: string }> {
-  const line = [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args]
-    .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
-  const child = new Deno.Command("script", {
-    args: ["-qec", line, "/dev/null"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(answer));
-  // Keep stdin open until the CLI ends: an early EOF would reach the pty as end of input.
-  const out = await child.output().finally(() => w.close().catch(() => {}));
-  return { code: out.code, screen: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
 liveSshTest("CLI with a policy: every bypass exits 77 and nothing runs on the remote", async () => {
@@ -131,17 +113,17 @@ liveSshTest(
       assert.match(refused.stderr, /^yonder: refused: touch: /m);
       assert.equal(await exists(), "none");
       // A terminal that answers no (the default), then one that answers y.
-      const no = await onPty(args, "n\n");
+      const no = await onPty(args, {}, { prompt: /Run it\? \[y\/N\]/, answer: "n\n" });
       assert.equal(no.code, 77, no.screen);
       assert.match(no.screen, /approval needed: touch/);
       assert.ok(no.screen.includes(JSON.stringify(["touch", marker])), no.screen);
       assert.match(no.screen, /host: box/);
       assert.match(no.screen, /Run it\? \[y\/N\]/);
       assert.equal(await exists(), "none");
-      const empty = await onPty(args, "\n");
+      const empty = await onPty(args, {}, { prompt: /Run it\? \[y\/N\]/, answer: "\n" });
       assert.equal(empty.code, 77, empty.screen);
       assert.equal(await exists(), "none");
-      const yes = await onPty(args, "y\n");
+      const yes = await onPty(args, {}, { prompt: /Run it\? \[y\/N\]/, answer: "y\n" });
       assert.equal(yes.code, 0, yes.screen);
       assert.equal(await exists(), "ran");
       await host.remote(`rm -f '${marker}'`);
