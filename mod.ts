@@ -12,6 +12,7 @@
  */
 
 export type {
+  Become,
   ChildProcess,
   Environment,
   ExecOptions,
@@ -67,6 +68,7 @@ export {
 } from "./lib/core/audit.ts";
 export { guard, type GuardOptions, pathResolver } from "./lib/config/guard.ts";
 export { type Sandbox, SandboxError, withSandbox } from "./lib/config/sandbox.ts";
+export { BecomeError } from "./lib/ssh/become.ts";
 export {
   decide,
   type Decision,

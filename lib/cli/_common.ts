@@ -2,7 +2,7 @@
 
 import { PolicyRefused } from "../core/policy.ts";
 import type { FlagSpec } from "./_args.ts";
-import type { Environment, Logger } from "../core/environment.ts";
+import type { Become, Environment, Logger } from "../core/environment.ts";
 import {
   FileError,
   NotFound,
@@ -138,6 +138,8 @@ export const CONNECTION_FLAGS = {
   approve: { type: "boolean" },
   sandbox: { type: "boolean" },
   "ask-pass": { type: "boolean" },
+  become: { type: "string", optionalValue: true },
+  "become-method": { type: "string" },
   jump: { type: "string", short: "J", multiple: true },
   option: { type: "string", short: "o", multiple: true },
   "known-hosts": { type: "string" },
@@ -164,6 +166,9 @@ export const CONNECTION_HELP = `Connection:
                             sandbox, else read-only root, private /tmp, no network
       --ask-pass            on a terminal, let ssh ask for a key passphrase, password or host key
                             confirmation (once per connection); never with --json or no terminal
+      --become[=USER]       run as USER (default root) through sudo -n on the target (never
+                            asks for a password: a rule that needs one is an error)
+      --become-method M     sudo (default) or doas
   -J, --jump HOST           jump host (repeat for a chain)
   -o KEY=VALUE              extra ssh option (repeatable)
       --known-hosts FILE    known_hosts file to use
@@ -185,6 +190,8 @@ export type ConnValues = {
   approve?: boolean | undefined;
   sandbox?: boolean | undefined;
   "ask-pass"?: boolean | undefined;
+  become?: string | undefined;
+  "become-method"?: string | undefined;
   json?: boolean | undefined;
   jump?: string[] | undefined;
   option?: string[] | undefined;
@@ -312,12 +319,31 @@ export async function openPlain(
   }
   if (extra.oneShot) options.oneShot = true;
   if (io.signal) options.signal = io.signal;
+  const become = becomeFrom(v, base);
+  if (become) options.become = become;
   if (v["ask-pass"] || base.interactive) {
     const tty = v.json ? null : await terminalPath();
     if (tty !== null) options.askPassTty = tty;
     else logger("--ask-pass: no terminal (or --json): ssh will not ask (BatchMode=yes)");
   }
   return await SshEnvironment.open(target, options);
+}
+
+/** The become the flags ask for (they win over the config's). */
+function becomeFrom(v: ConnValues, base: ConfigSettings): Become | null {
+  const method = v["become-method"];
+  if (method !== undefined && method !== "sudo" && method !== "doas") {
+    throw new UsageError(`Invalid --become-method "${method}": expected sudo or doas`);
+  }
+  if (v.become === undefined) {
+    if (!base.become) return null;
+    return method ? { ...base.become, method } : base.become;
+  }
+  const user = v.become === "" ? undefined : v.become;
+  if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) {
+    throw new UsageError(`Invalid --become "${user}": expected a user name`);
+  }
+  return { method: method ?? base.become?.method ?? "sudo", ...(user ? { user } : {}) };
 }
 
 /**
@@ -384,6 +410,9 @@ export function errorKind(e: unknown): string {
   if (e instanceof SshConnectionLost) return "connection_lost";
   if (e instanceof UsageError && e.name === "ConfigError") return "config";
   if (e instanceof UsageError && e.name === "SandboxError") return "sandbox";
+  if (e instanceof UsageError && e.name === "BecomeError") {
+    return `become_${(e as { kind?: string }).kind}`;
+  }
   if (e instanceof UsageError) return "usage";
   if (e instanceof PolicyRefused) return "refused";
   if (e instanceof NotFound) return "not_found";
@@ -421,6 +450,7 @@ export async function reportError(io: Io, e: unknown): Promise<number> {
     else if (e instanceof PolicyRefused) line = `yonder: ${e.message}`;
     else if (e.name === "ConfigError") line = `yonder: config: ${e.message}`;
     else if (e.name === "SandboxError") line = `yonder: sandbox: ${e.message}`;
+    else if (e.name === "BecomeError") line = `yonder: become: ${e.message}`;
     else if (e instanceof UsageError) line = `yonder: usage: ${e.message}`;
     else line = `yonder: error: ${e.message}`;
     await say(io, line);

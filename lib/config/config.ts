@@ -12,6 +12,7 @@
  */
 
 import type { AuditArgs } from "../core/audit.ts";
+import type { Become } from "../core/environment.ts";
 import { UsageError } from "../core/errors.ts";
 import type { PathRoots, Policy, PolicyRule } from "../core/policy.ts";
 import type { Sandbox } from "../posix/sandbox.ts";
@@ -52,6 +53,8 @@ export interface Settings {
   strictHostKey?: boolean;
   /** Keep the master for later commands this long (seconds); false: do not. */
   persist?: number | false;
+  /** Run commands as another user through sudo or doas (null: `become: false` in the file). */
+  become?: Become | null;
   /** Let ssh ask on the terminal for passphrases and passwords (as --ask-pass). */
   interactive?: boolean;
   /** Run commands in this bubblewrap sandbox (`enabled: false` in the file: none). */
@@ -175,7 +178,14 @@ function settingsOf(
   if (o.persist !== undefined) s.persist = o.persist === false ? false : seconds(o.persist);
   if (o.sandbox !== undefined) s.sandbox = sandboxOf(o.sandbox);
   if (o.interactive !== undefined) s.interactive = o.interactive;
+  if (o.become !== undefined) s.become = becomeOf(o.become);
   return s;
+}
+
+/** A `become:` section as the environment takes it (null: `become: false`). */
+function becomeOf(b: NonNullable<RawOptions["become"]>): Become | null {
+  if (b === false) return null;
+  return { method: b.method ?? "sudo", ...(b.user !== undefined ? { user: b.user } : {}) };
 }
 
 /** A `sandbox:` section as the environment takes it (null: `enabled: false`). */

@@ -99,6 +99,13 @@ const options = {
   persist: z.union([duration, z.literal(false)]).optional(),
   sandbox: sandbox.optional(),
   interactive: z.boolean().optional(),
+  become: z.union([
+    z.strictObject({
+      method: z.enum(["sudo", "doas"]).optional(),
+      user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "expected a user name").optional(),
+    }),
+    z.literal(false),
+  ]).optional(),
 };
 
 const name = z.string().regex(
@@ -161,6 +168,8 @@ const KNOWN_KEYS: readonly string[] = [
   "write",
   ...Object.keys(audit.shape),
   ...Object.keys(sandbox.shape),
+  "method",
+  "user",
 ];
 
 /** The edit distance of two short words (for "did you mean"). */

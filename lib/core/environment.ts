@@ -10,6 +10,25 @@ import type { FileOps } from "./files.ts";
 import type { TreeOps } from "./tree_types.ts";
 
 /**
+ * Privilege for a command on the host: `sudo -n -H -u USER` or `doas -n -u USER` (never asks
+ * for a password; a rule that needs one is a `BecomeError` of kind `password_required`).
+ *
+ * @example
+ * ```ts
+ * import { SshEnvironment, type Become } from "../../mod.ts";
+ * const root: Become = { method: "sudo" };
+ * await using env = await SshEnvironment.open("deploy@build-box", { become: root });
+ * await env.exec(["systemctl", "restart", "app"]);
+ * ```
+ */
+export interface Become {
+  /** `sudo` (default rules in sudoers) or `doas` (doas.conf). */
+  readonly method: "sudo" | "doas";
+  /** The user to become; default root. */
+  readonly user?: string;
+}
+
+/**
  * Options of {@linkcode Environment.exec}.
  *
  * @example
@@ -28,6 +47,11 @@ import type { TreeOps } from "./tree_types.ts";
  * ```
  */
 export interface ExecOptions {
+  /**
+   * Run as another user (root by default) through `sudo -n` or `doas -n` on the host, for this
+   * call; `null` turns an environment's `become` off for it. Remote environments only.
+   */
+  become?: Become | null;
   /** Working directory; a missing one is a `NotFound` error and the command does not run. */
   cwd?: string;
   /** Environment variables to set; names that look sensitive are dropped unless in `allowEnv`. */

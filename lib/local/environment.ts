@@ -93,6 +93,11 @@ export class LocalEnvironment extends EnvironmentBase implements Environment {
     command: readonly string[] | string,
     opts: ExecOptions,
   ): Promise<ExecResult> {
+    if (opts.become) {
+      throw new UsageError("become runs commands as another user on a remote host only", {
+        hint: "Run yonder itself as that user here, or give a target (-r)",
+      });
+    }
     const { started, env } = prologue(command, opts, this.#log);
     const cwd = this.#resolveCwd(opts.cwd);
     if (cwd !== undefined) await checkDir(cwd);

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { UsageError } from "../core/errors.ts";
+
 const encoder = new TextEncoder();
 
 /** The read-and-eval step: one line from stdin, run by the shell. */
@@ -37,6 +39,34 @@ export const FIRST_HOP = `exec /bin/sh -c '${READ_EVAL}'`;
 const GROUP_LINE = `kill -0 -$$ 2>/dev/null&&yg=1||{ command -v setsid >/dev/null&&` +
   `exec setsid /bin/sh -c '${READ_EVAL}';command -v perl >/dev/null&&` +
   `exec perl -e 'setpgrp;exec @ARGV' /bin/sh -c '${READ_EVAL}'; };${READ_EVAL}`;
+
+/** Who a call runs as, when not the login user (see `Become` in the core contract). */
+export interface BecomeHop {
+  /** `sudo` or `doas`. */
+  readonly method: "sudo" | "doas";
+  /** The user; default root. */
+  readonly user?: string | undefined;
+}
+
+/** A user name as one word for the shell (refused unless it is a plain name). */
+function userWord(user: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) {
+    throw new UsageError(`Invalid become user ${JSON.stringify(user)}: expected a user name`);
+  }
+  return user;
+}
+
+/**
+ * The line that hands the rest of stdin to a shell of `b.user`: sudo or doas, never asking
+ * (`-n`), execs `/bin/sh` reading its next line, which is the group line again (the new shell is
+ * not a group leader: sudo forked it), then the script.
+ */
+function becomeLine(b: BecomeHop): string {
+  const user = userWord(b.user ?? "root");
+  return b.method === "doas"
+    ? `exec doas -n -u ${user} /bin/sh -c '${READ_EVAL}'`
+    : `exec sudo -n -H -u ${user} -- /bin/sh -c '${READ_EVAL}'`;
+}
 
 /** The line that ends a multi-line script on stdin. */
 function terminator(nonce: string): string {
@@ -62,14 +92,17 @@ function loaderLine(nonce: string): string {
  * a loader, the script's lines and a terminator carrying `nonce` (so no line of the script can
  * end it early). Whatever follows on stdin is the script's own stdin.
  */
-export function hopPreamble(script: string, nonce: string): Uint8Array {
-  return encoder.encode(hopPreambleText(script, nonce));
+export function hopPreamble(script: string, nonce: string, become?: BecomeHop | null): Uint8Array {
+  return encoder.encode(hopPreambleText(script, nonce, become));
 }
 
 /** {@linkcode hopPreamble} as text. */
-export function hopPreambleText(script: string, nonce: string): string {
-  if (!/[\n\r]/.test(script)) return `${GROUP_LINE}\n${script}\n`;
-  return `${GROUP_LINE}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
+export function hopPreambleText(script: string, nonce: string, become?: BecomeHop | null): string {
+  // Under become, the login user's shell hands over to the other user's, which makes its own
+  // group: the script then runs there, and its kills and hangups come from that user.
+  const head = become ? `${GROUP_LINE}\n${becomeLine(become)}\n${GROUP_LINE}` : GROUP_LINE;
+  if (!/[\n\r]/.test(script)) return `${head}\n${script}\n`;
+  return `${head}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
 }
 
 /**

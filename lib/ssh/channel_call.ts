@@ -19,6 +19,7 @@ import type { Master } from "./master.ts";
 import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 import type { Logger } from "../core/environment.ts";
 import type { Target } from "../core/target.ts";
+import type { BecomeHop } from "../posix/first_hop.ts";
 
 /** Where and how to run. */
 export interface SshExecContext {
@@ -30,6 +31,8 @@ export interface SshExecContext {
   master: Master | null;
   /** Debug logger. */
   log: Logger;
+  /** Who the call runs as, when not the login user (its kills then go through the same). */
+  become?: BecomeHop | null;
   /**
    * When no master runs yet, let the call itself be the master (one ssh process for a one-shot
    * call) instead of starting a master and then a channel.
@@ -243,7 +246,7 @@ class ChannelCall {
     if (!master) {
       throw new YonderError("Signals need a master connection (not available on this platform)");
     }
-    await master.signalGroup(pgid, signal);
+    await master.signalGroup(pgid, signal, this.#ctx.become);
   }
 
   /** The kill path's action: stop the remote group, then the client. */
@@ -304,7 +307,9 @@ class ChannelCall {
       await killPath.done();
     } catch (e) {
       // Nothing reads the output any more: stop the command.
-      if (o.exit === null && o.pgid !== null) await this.#ctx.master?.killGroup(o.pgid);
+      if (o.exit === null && o.pgid !== null) {
+        await this.#ctx.master?.killGroup(o.pgid, this.#ctx.become);
+      }
       if (!o.carried) this.#child.kill("SIGKILL");
       throw e;
     } finally {
@@ -364,7 +369,7 @@ async function killRemote(
     await withTimeout(Promise.race([pgidKnown, exited]), 250);
   }
   if (o.pgid !== null && o.exit === null && ctx.master) {
-    await ctx.master.killGroup(o.pgid);
+    await ctx.master.killGroup(o.pgid, ctx.become);
   } else if (o.pgid !== null && o.exit === null) {
     ctx.log(`no master: closing the connection of process group ${o.pgid}`);
   }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
+import type { Become, Environment, ExecOptions, ExecResult, Logger } from "../core/environment.ts";
 import { UsageError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget, type Target } from "../core/target.ts";
 import { type CallRunner, channelRunner, type SshExecContext } from "./exec.ts";
@@ -34,6 +34,12 @@ import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
  * ```
  */
 export interface SshExecSettings {
+  /**
+   * Run every call as another user through `sudo -n` / `doas -n` on the host (a call's own
+   * `become` wins; `null` there turns it off). Such calls take a channel of their own (not a
+   * session), and their kills go through the same become.
+   */
+  become?: Become;
   /** Most channels open at once over the master; more calls wait. Default 8. */
   maxChannels?: number;
   /**
@@ -167,6 +173,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
       master: lease?.master ?? null,
       log: options.logger ?? (() => {}),
       oneShot: options.oneShot === true,
+      become: options.become ?? null,
     };
     this.#channel = channelRunner(this.#ctx);
   }
@@ -257,12 +264,19 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
     command: readonly string[] | string,
     options: ExecOptions,
   ): Promise<ExecResult> {
+    const become = options.become === undefined ? this.options.become ?? null : options.become;
+    // A call of another user takes a channel of its own: the sessions are the login user's.
     const ownChannel = options.stdin !== undefined || options.stdinFile !== undefined ||
-      options.stdoutFile !== undefined;
+      options.stdoutFile !== undefined || become !== null;
     // Decided synchronously, so concurrent calls each see the demand of the ones before them.
     const picked = this.#extraLane(ownChannel);
     const lane = picked instanceof Promise ? await picked : picked;
     const { runners, stateful } = this.#runners(lane, ownChannel);
+    if (stateful && become !== null) {
+      throw new UsageError("A stateful session cannot run calls as another user (become)", {
+        hint: 'Run them on an environment opened with session: "stateless" or false',
+      });
+    }
     if (stateful && ownChannel) {
       throw new UsageError(
         "A stateful session cannot take stdin, stdinFile or stdoutFile",

@@ -28,6 +28,7 @@ import { isTransient } from "../core/retry.ts";
 import { newNonce } from "../posix/frames.ts";
 import { buildWrapperScript } from "../posix/remote_script.ts";
 import { FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import { becomeFailure } from "./become.ts";
 import { connectError, connectionLost, loginShellHint } from "./connect_error.ts";
 import {
   type CallPlan,
@@ -66,14 +67,16 @@ function planCall(
   const userStdin = opts.stdin !== undefined || opts.stdinFile !== undefined;
   // A running keeper watches the call's group and hangs up what it leaves; without one (a
   // one-shot call's master is still coming up) the wrapper does both itself.
-  const keeper = ctx.master?.keeperReady ?? false;
+  // A call of another user (become) watches and hangs up itself: the keeper runs as the login
+  // user and could not signal its group.
+  const keeper = !ctx.become && (ctx.master?.keeperReady ?? false);
   const lifeline = !userStdin && !keeper;
   const endFrame = opts.stdoutFile === undefined;
   // Once a call showed a POSIX login shell on a server that makes each session a group leader,
   // the wrapper can be the command line itself (no first hop: no extra exec, no script to read,
   // a stdin file handed to ssh as it is), unless env values would show on that line.
   const withEnv = Object.keys(env).length > 0;
-  const direct = (ctx.master?.directLine ?? false) && !withEnv;
+  const direct = (ctx.master?.directLine ?? false) && !withEnv && !ctx.become;
   const script = buildWrapperScript({
     nonce,
     command,
@@ -91,7 +94,7 @@ function planCall(
   }
   // stdin carries the wrapper script first (see first_hop.ts), then the caller's stdin or, held
   // open, the lifeline.
-  const preamble = hopPreamble(script, nonce);
+  const preamble = hopPreamble(script, nonce, ctx.become);
   return { nonce, keeper, lifeline, command: FIRST_HOP, preamble, pipeStdin: true, endFrame };
 }
 
@@ -110,6 +113,8 @@ export async function sshExec(
 ): Promise<ExecResult> {
   const { started, env } = prologue(command, opts, ctx.log);
   await checkStdioFiles(opts);
+  // The call's own become wins over the environment's (null: none for this call).
+  if (opts.become !== undefined) ctx = { ...ctx, become: opts.become };
   const plan = planCall(ctx, command, opts, env);
   if (opts.signal?.aborted) return abortedBeforeStart(started);
   // Only connection setup is ever repeated, never a command: a stream given as stdin is spent.
@@ -186,6 +191,11 @@ async function settle(
   started: number,
 ): Promise<ExecResult> {
   const host = formatTarget(ctx.target);
+  // sudo or doas refused before the wrapper ran (no group, no status): nothing ran.
+  if (ctx.become && o.pgid === null && o.exit === null && verdict.kind !== "stopped") {
+    const refused = becomeFailure(ctx.become, o.stderrTail);
+    if (refused) throw refused;
+  }
   switch (verdict.kind) {
     case "cwd":
       throw cwdError(verdict.cwd, opts.cwd ?? "", host);
@@ -196,6 +206,11 @@ async function settle(
     case "exit":
       if (o.exit === null) {
         ctx.log(`remote wrapper ended without a status (ssh exit ${o.status.code})`);
+        // sudo or doas refused before the wrapper ran: nothing ran.
+        const refused = ctx.become && o.pgid === null
+          ? becomeFailure(ctx.become, o.stderrTail)
+          : null;
+        if (refused) throw refused;
       }
       return o.output.result(started, verdict.code, null, false);
     case "fail":

@@ -26,7 +26,7 @@ import {
 import { connectError } from "./connect_error.ts";
 import { Keeper } from "./keeper.ts";
 import { buildKillScript } from "../posix/remote_script.ts";
-import { allowsDirectLine, FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import { allowsDirectLine, type BecomeHop, FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
 import { newNonce } from "../posix/frames.ts";
 
 /** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
@@ -446,7 +446,11 @@ export class Master {
    * channels kept for that; a client that outlives `timeoutMs` is killed. Resolves to its status,
    * or null on the timeout.
    */
-  async #runShort(command: string, timeoutMs: number): Promise<{ code: number } | null> {
+  async #runShort(
+    command: string,
+    timeoutMs: number,
+    become?: BecomeHop | null,
+  ): Promise<{ code: number } | null> {
     const release = await this.killChannels.acquire();
     try {
       const client = spawn(this.options.sshPath ?? "ssh", {
@@ -459,7 +463,9 @@ export class Master {
         stdin: "piped",
       });
       const writer = client.stdin!.getWriter();
-      writer.write(hopPreamble(command, newNonce())).then(() => writer.close()).catch(() => {});
+      writer.write(hopPreamble(command, newNonce(), become)).then(() => writer.close()).catch(
+        () => {},
+      );
       const done = await withTimeout(client.status, timeoutMs);
       if (!done) client.kill("SIGKILL");
       return done;
@@ -469,12 +475,13 @@ export class Master {
   }
 
   /** Sends `signal` to remote process group `pgid` once (a client of its own over the master). */
-  async signalGroup(pgid: number, signal: Deno.Signal): Promise<void> {
+  async signalGroup(pgid: number, signal: Deno.Signal, become?: BecomeHop | null): Promise<void> {
     const name = signalName(signal);
     if (name === null) throw new UsageError(`Not a signal name: ${JSON.stringify(signal)}`);
     await this.#runShort(
       `kill -${name} -${pgid} 2>/dev/null || kill -${name} ${pgid} 2>/dev/null; :`,
       10_000,
+      become,
     );
     this.#log(`sent ${signal} to remote process group ${pgid}`);
   }
@@ -483,13 +490,18 @@ export class Master {
    * Stops remote process group `pgid`: TERM, then KILL after the grace period. The keeper does it
    * when it runs; otherwise a kill command goes over a channel of its own.
    */
-  async killGroup(pgid: number): Promise<void> {
+  async killGroup(pgid: number, become?: BecomeHop | null): Promise<void> {
     const keeper = this.#keeper;
-    if (keeper?.alive && await keeper.kill(pgid)) {
+    // The keeper runs as the login user: another user's group is killed as that user.
+    if (!become && keeper?.alive && await keeper.kill(pgid)) {
       this.#log(`remote process group ${pgid} stopped`);
       return;
     }
-    const done = await this.#runShort(buildKillScript(pgid, KILL_GRACE_MS), KILL_GRACE_MS + 5000);
+    const done = await this.#runShort(
+      buildKillScript(pgid, KILL_GRACE_MS),
+      KILL_GRACE_MS + 5000,
+      become,
+    );
     this.#log(`remote process group ${pgid} stopped (kill exit ${done?.code ?? "timeout"})`);
   }
 

@@ -1,0 +1,138 @@
+/**
+ * become (sudo -n / doas -n) against the native sshd fixture: the fixture's account gets a
+ * NOPASSWD rule for root and a password rule for `nobody` in a sudoers file of this test's own
+ * (the machine's root writes it, and removes it after).
+ */
+import assert from "node:assert/strict";
+import { BecomeError } from "../../lib/ssh/become.ts";
+import { SshEnvironment } from "../../lib/ssh/environment.ts";
+import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
+import { connFlags, runCli } from "../cli/_run.ts";
+
+const dec = new TextDecoder();
+
+/** Why sudo rules cannot be set up here, or undefined when they can. */
+async function noSudo(): Promise<string | undefined> {
+  if (Deno.uid() !== 0) return "not root: cannot write a sudoers rule for the test account";
+  const which = await new Deno.Command("sh", { args: ["-c", "command -v sudo visudo"] }).output();
+  return which.code === 0 ? undefined : "sudo is not installed (apt install sudo)";
+}
+
+/** Gives the fixture's account its sudo rules; returns the remover. */
+async function sudoRules(host: LiveHost): Promise<() => Promise<void>> {
+  const user = host.target.replace(/^ssh:\/\/([^@]+)@.*$/, "$1");
+  const file = `/etc/sudoers.d/yonder-test-${Deno.pid}`;
+  await Deno.writeTextFile(
+    file,
+    `${user} ALL=(root) NOPASSWD: ALL\n${user} ALL=(nobody) ALL\n`,
+    { mode: 0o440 },
+  );
+  const check = await new Deno.Command("visudo", { args: ["-cf", file] }).output();
+  assert.equal(check.code, 0, dec.decode(check.stderr));
+  return () => Deno.remove(file).catch(() => {});
+}
+
+liveSshTest("become: sudo -n runs calls, kills and file operations as root", async () => {
+  const why = await noSudo();
+  if (why !== undefined) {
+    if (Deno.env.get("CI") === "true") throw new Error(`become tests cannot run: ${why}`);
+    // deno-lint-ignore no-console
+    console.error(`become test skipped: ${why}`);
+    return;
+  }
+  await using host = await openLiveHost();
+  const removeRules = await sudoRules(host);
+  const secret = `/tmp/yonder-root-only-${crypto.randomUUID()}`;
+  const conf = `/etc/yonder-test-${crypto.randomUUID()}.conf`;
+  try {
+    await Deno.writeTextFile(secret, "for root\n", { mode: 0o600 });
+    await Deno.writeTextFile(conf, "old\n", { mode: 0o640 });
+    await Deno.chown(conf, 1, 1); // daemon:daemon, as a service's config would be
+    for (const session of ["stateless", false] as const) {
+      await using env = await SshEnvironment.open(host.target, {
+        ...host.connect,
+        session,
+        become: { method: "sudo" },
+      });
+      const id = await env.exec(["id", "-u"]);
+      assert.deepEqual([id.code, dec.decode(id.stdout)], [0, "0\n"], `${session}`);
+      assert.equal(
+        dec.decode((await env.exec(["id", "-u"], { become: null })).stdout),
+        `${(await host.remote("id -u")).stdout}`,
+      );
+      // A timeout stops the root command and what it started.
+      const mark = 5000 + Math.floor(Math.random() * 4000);
+      const t = await env.exec(["sh", "-c", `sleep ${mark} & sleep ${mark + 1}`], {
+        timeoutMs: 800,
+      });
+      assert.equal(t.timedOut, true);
+      const left = await host.remote(
+        `sleep 0.5; ps -eo args= | grep -E '^sleep (${mark}|${mark + 1})$' || true`,
+      );
+      assert.equal(left.stdout, "", `left running: ${left.stdout}`);
+      // A file only root may read; one under /etc rewritten in place of the old, owner and mode
+      // kept.
+      assert.equal(dec.decode(await env.readFile(secret)), "for root\n");
+      await env.writeFile(conf, `new ${session}\n`);
+      const st = await Deno.stat(conf);
+      assert.deepEqual([st.uid, st.gid, (st.mode ?? 0) & 0o777], [1, 1, 0o640]);
+      assert.equal(await Deno.readTextFile(conf), `new ${session}\n`);
+      // A rule that needs a password: a typed error, never a hang.
+      const started = performance.now();
+      const e = await env.exec(["id"], { become: { method: "sudo", user: "nobody" } }).catch((
+        e,
+      ) => e);
+      assert.ok(e instanceof BecomeError, String(e));
+      assert.equal(e.kind, "password_required");
+      assert.ok(performance.now() - started < 5000);
+      // No doas on this host.
+      const d = await env.exec(["id"], { become: { method: "doas" } }).catch((e) => e);
+      assert.ok(d instanceof BecomeError, String(d));
+      assert.equal(d.kind, "missing");
+    }
+    // The CLI: --become prints root's id; a password rule exits 2 with the kind.
+    const cli = await runCli(["exec", ...connFlags(host), "--become", "--", "id", "-u"]);
+    assert.deepEqual([cli.code, cli.stdout], [0, "0\n"], cli.stderr);
+    const pw = await runCli(["exec", ...connFlags(host), "--become=nobody", "--", "id", "-u"]);
+    assert.equal(pw.code, 2);
+    assert.match(
+      pw.stderr,
+      /^yonder: become: Cannot become "nobody" with sudo: a password is required/m,
+    );
+  } finally {
+    await removeRules();
+    await Deno.remove(secret).catch(() => {});
+    await Deno.remove(conf).catch(() => {});
+  }
+});
+
+Deno.test("becomeFailure() tells password_required, not_allowed, missing and other refusals", async () => {
+  const { becomeFailure } = await import("../../lib/ssh/become.ts");
+  const sudo = { method: "sudo" as const };
+  assert.equal(becomeFailure(sudo, "sudo: a password is required\n")?.kind, "password_required");
+  assert.equal(
+    becomeFailure(sudo, "Sorry, user deploy is not allowed to execute '/bin/sh' as root\nsudo: x\n")
+      ?.kind,
+    "not_allowed",
+  );
+  assert.equal(becomeFailure(sudo, "sh: 1: exec: sudo: not found\n")?.kind, "missing");
+  assert.equal(
+    becomeFailure({ method: "doas" }, "doas: Authorization required\n")?.kind,
+    "password_required",
+  );
+  assert.equal(becomeFailure(sudo, "sudo: unable to resolve host x\n")?.kind, "failed");
+  assert.equal(becomeFailure(sudo, "Connection closed\n"), null);
+});
+
+Deno.test("the first hop hands over to the other user's shell, which makes its own group", async () => {
+  const { hopPreambleText } = await import("../../lib/posix/first_hop.ts");
+  const lines = hopPreambleText("echo hi", "n", { method: "sudo", user: "www-data" }).split("\n");
+  assert.equal(lines[1], `exec sudo -n -H -u www-data -- /bin/sh -c 'IFS= read -r y && eval "$y"'`);
+  assert.equal(lines[2], lines[0], "the group line again, in the new shell");
+  assert.equal(lines[3], "echo hi");
+  assert.throws(() => hopPreambleText("x", "n", { method: "sudo", user: "a b" }));
+  assert.match(
+    hopPreambleText("x", "n", { method: "doas" }).split("\n")[1]!,
+    /^exec doas -n -u root \/bin\/sh -c /,
+  );
+});
