@@ -140,6 +140,7 @@ export const CONNECTION_FLAGS = {
   "ask-pass": { type: "boolean" },
   become: { type: "string", optionalValue: true },
   "become-method": { type: "string" },
+  "ask-become-pass": { type: "boolean" },
   jump: { type: "string", short: "J", multiple: true },
   option: { type: "string", short: "o", multiple: true },
   "known-hosts": { type: "string" },
@@ -169,6 +170,8 @@ export const CONNECTION_HELP = `Connection:
       --become[=USER]       run as USER (default root) through sudo -n on the target (never
                             asks for a password: a rule that needs one is an error)
       --become-method M     sudo (default) or doas
+      --ask-become-pass     ask for sudo's password on the terminal (else $YONDER_BECOME_PASSWORD
+                            or the config's password_env); it only ever reaches sudo's stdin
   -J, --jump HOST           jump host (repeat for a chain)
   -o KEY=VALUE              extra ssh option (repeatable)
       --known-hosts FILE    known_hosts file to use
@@ -192,6 +195,7 @@ export type ConnValues = {
   "ask-pass"?: boolean | undefined;
   become?: string | undefined;
   "become-method"?: string | undefined;
+  "ask-become-pass"?: boolean | undefined;
   json?: boolean | undefined;
   jump?: string[] | undefined;
   option?: string[] | undefined;
@@ -320,7 +324,7 @@ export async function openPlain(
   if (extra.oneShot) options.oneShot = true;
   if (io.signal) options.signal = io.signal;
   const become = becomeFrom(v, base);
-  if (become) options.become = become;
+  if (become) options.become = await withBecomePassword(io, v, become, base.becomePasswordEnv);
   if (v["ask-pass"] || base.interactive) {
     const tty = v.json ? null : await terminalPath();
     if (tty !== null) options.askPassTty = tty;
@@ -344,6 +348,49 @@ function becomeFrom(v: ConnValues, base: ConfigSettings): Become | null {
     throw new UsageError(`Invalid --become "${user}": expected a user name`);
   }
   return { method: method ?? base.become?.method ?? "sudo", ...(user ? { user } : {}) };
+}
+
+/** `become` with its password, when one is to be had: asked on the terminal, or from the env. */
+async function withBecomePassword(
+  io: Io,
+  v: ConnValues,
+  become: Become,
+  passwordEnv: string | undefined,
+): Promise<Become> {
+  if (v["ask-become-pass"]) {
+    const password = await askHidden(`[yonder] sudo password for the login user: `);
+    if (password === null) {
+      throw new UsageError("--ask-become-pass needs a terminal to ask on", {
+        hint: "Set YONDER_BECOME_PASSWORD (or the config's password_env) instead",
+      });
+    }
+    return { ...become, password };
+  }
+  const fromEnv = io.env(passwordEnv ?? "YONDER_BECOME_PASSWORD");
+  return fromEnv !== undefined && fromEnv !== "" ? { ...become, password: fromEnv } : become;
+}
+
+/**
+ * Reads a line from the terminal with echo off (through sh and stty on /dev/tty: the answer comes
+ * back on a pipe); null without a terminal.
+ */
+async function askHidden(prompt: string): Promise<string | null> {
+  try {
+    if (!Deno.stdin.isTerminal() && !Deno.stderr.isTerminal()) return null;
+    const script =
+      `[ -r /dev/tty ] || exit 3; printf '%s' "$1" >/dev/tty; s=$(stty -g </dev/tty); ` +
+      `stty -echo </dev/tty; IFS= read -r p </dev/tty; r=$?; stty "$s" </dev/tty; ` +
+      `printf '\n' >/dev/tty; [ $r -eq 0 ] && printf '%s' "$p"`;
+    const out = await new Deno.Command("sh", {
+      args: ["-c", script, "sh", prompt],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.code === 0 ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -55,6 +55,8 @@ export interface Settings {
   persist?: number | false;
   /** Run commands as another user through sudo or doas (null: `become: false` in the file). */
   become?: Become | null;
+  /** The environment variable holding the become password (`become.password_env`). */
+  becomePasswordEnv?: string;
   /** Let ssh ask on the terminal for passphrases and passwords (as --ask-pass). */
   interactive?: boolean;
   /** Run commands in this bubblewrap sandbox (`enabled: false` in the file: none). */
@@ -179,6 +181,9 @@ function settingsOf(
   if (o.sandbox !== undefined) s.sandbox = sandboxOf(o.sandbox);
   if (o.interactive !== undefined) s.interactive = o.interactive;
   if (o.become !== undefined) s.become = becomeOf(o.become);
+  if (o.become && o.become.password_env !== undefined) {
+    s.becomePasswordEnv = o.become.password_env;
+  }
   return s;
 }
 

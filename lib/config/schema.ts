@@ -103,6 +103,8 @@ const options = {
     z.strictObject({
       method: z.enum(["sudo", "doas"]).optional(),
       user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "expected a user name").optional(),
+      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name")
+        .optional(),
     }),
     z.literal(false),
   ]).optional(),
@@ -170,6 +172,7 @@ const KNOWN_KEYS: readonly string[] = [
   ...Object.keys(sandbox.shape),
   "method",
   "user",
+  "password_env",
 ];
 
 /** The edit distance of two short words (for "did you mean"). */

@@ -26,6 +26,12 @@ export interface Become {
   readonly method: "sudo" | "doas";
   /** The user to become; default root. */
   readonly user?: string;
+  /**
+   * sudo's password for the login user (sudo only). It goes to sudo's stdin once sudo asked (a
+   * prompt with the call's nonce), never into an argument, the environment, a file or a log;
+   * without one, `sudo -n` fails at once where a password would be needed.
+   */
+  readonly password?: string;
 }
 
 /**

@@ -46,6 +46,21 @@ export interface BecomeHop {
   readonly method: "sudo" | "doas";
   /** The user; default root. */
   readonly user?: string | undefined;
+  /**
+   * A password for sudo (never part of any script: the client sends it on stdin once sudo asked,
+   * see {@linkcode becomePrompt}); its presence makes the hop `sudo -S` with a nonce prompt.
+   */
+  readonly password?: string | undefined;
+}
+
+/** The prompt a password-fed sudo prints (the call's nonce in it). */
+export function becomePrompt(nonce: string): string {
+  return `yonder-become-${nonce}: `;
+}
+
+/** The line the other user's shell writes on stderr first: sudo let it through. */
+export function becomeMarker(nonce: string): string {
+  return `\x1eY${nonce}:become\n`;
 }
 
 /** A user name as one word for the shell (refused unless it is a plain name). */
@@ -61,8 +76,21 @@ function userWord(user: string): string {
  * (`-n`), execs `/bin/sh` reading its next line, which is the group line again (the new shell is
  * not a group leader: sudo forked it), then the script.
  */
-function becomeLine(b: BecomeHop): string {
+function becomeLine(b: BecomeHop, nonce: string): string {
   const user = userWord(b.user ?? "root");
+  if (b.password !== undefined) {
+    if (b.method !== "sudo") {
+      throw new UsageError("Only sudo can take a become password (doas reads it from a terminal)", {
+        hint: "Allow the command without a password in doas.conf (nopass), or use sudo",
+      });
+    }
+    // sudo reads the password from stdin (a byte at a time) after its prompt; the new shell's
+    // first words say it got through, and only then does the client send the rest.
+    const mark = `printf "\\036Y%s:become\\n" ${nonce} >&2`;
+    return `exec sudo -S -p '${
+      becomePrompt(nonce)
+    }' -H -u ${user} -- /bin/sh -c '${mark}; ${READ_EVAL}'`;
+  }
   return b.method === "doas"
     ? `exec doas -n -u ${user} /bin/sh -c '${READ_EVAL}'`
     : `exec sudo -n -H -u ${user} -- /bin/sh -c '${READ_EVAL}'`;
@@ -98,11 +126,31 @@ export function hopPreamble(script: string, nonce: string, become?: BecomeHop | 
 
 /** {@linkcode hopPreamble} as text. */
 export function hopPreambleText(script: string, nonce: string, become?: BecomeHop | null): string {
+  const { head, rest } = hopPreambleParts(script, nonce, become);
+  return head + rest;
+}
+
+/**
+ * {@linkcode hopPreambleText} in two parts: with a become password, `head` ends where sudo
+ * takes over (the client waits for its prompt or the other shell's marker before `rest`);
+ * otherwise `head` is all of it and `rest` is empty.
+ */
+export function hopPreambleParts(
+  script: string,
+  nonce: string,
+  become?: BecomeHop | null,
+): { head: string; rest: string } {
   // Under become, the login user's shell hands over to the other user's, which makes its own
   // group: the script then runs there, and its kills and hangups come from that user.
-  const head = become ? `${GROUP_LINE}\n${becomeLine(become)}\n${GROUP_LINE}` : GROUP_LINE;
-  if (!/[\n\r]/.test(script)) return `${head}\n${script}\n`;
-  return `${head}\n${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
+  const body = !/[\n\r]/.test(script)
+    ? `${script}\n`
+    : `${loaderLine(nonce)}\n${script}\n${terminator(nonce)}\n`;
+  if (!become) return { head: `${GROUP_LINE}\n${body}`, rest: "" };
+  const handOver = `${GROUP_LINE}\n${becomeLine(become, nonce)}\n`;
+  const theirs = `${GROUP_LINE}\n${body}`;
+  return become.password !== undefined
+    ? { head: handOver, rest: theirs }
+    : { head: handOver + theirs, rest: "" };
 }
 
 /**

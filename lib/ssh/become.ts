@@ -10,7 +10,8 @@ import type { BecomeHop } from "../posix/first_hop.ts";
 
 /**
  * sudo or doas did not run the command as the other user; nothing ran. `kind`:
- * `password_required` (the rule needs a password: yonder never types one), `not_allowed` (no
+ * `password_required` (the rule needs a password and none was given), `wrong_password`,
+ * `timeout` (sudo neither asked nor let the command through in time), `not_allowed` (no
  * rule lets the login user run it), `missing` (no sudo or doas on the host), `failed` (another
  * refusal; the message has its words). The CLI exits 2.
  *
@@ -29,7 +30,13 @@ export class BecomeError extends UsageError {
   /** Always `"BecomeError"`. */
   override readonly name = "BecomeError";
   /** Why. */
-  readonly kind: "password_required" | "not_allowed" | "missing" | "failed";
+  readonly kind:
+    | "password_required"
+    | "wrong_password"
+    | "not_allowed"
+    | "missing"
+    | "timeout"
+    | "failed";
 
   /** Creates the error. */
   constructor(kind: BecomeError["kind"], message: string, hint: string) {

@@ -20,6 +20,7 @@ import { buildSshArgv, type SshConnectOptions } from "./options.ts";
 import type { Logger } from "../core/environment.ts";
 import type { Target } from "../core/target.ts";
 import type { BecomeHop } from "../posix/first_hop.ts";
+import { BECOME_GATE_MS, BecomeGate } from "./become_gate.ts";
 
 /** Where and how to run. */
 export interface SshExecContext {
@@ -52,6 +53,11 @@ export interface CallPlan {
   command: string;
   /** What goes first on the client's stdin: the wrapper script behind the first hop, or null. */
   preamble: Uint8Array | null;
+  /**
+   * With a become password: the rest of the script, sent once sudo let the other user's shell
+   * through (see `become_gate.ts`); null otherwise.
+   */
+  rest: Uint8Array | null;
   /** The client's stdin is a pipe from this process (else a local file, or nothing). */
   pipeStdin: boolean;
   /** The wrapper writes an end frame on stdout. */
@@ -78,6 +84,8 @@ export interface ClientOutcome {
   carried: boolean;
   /** The master's start count when the call began (to tell a restarted master apart). */
   generation: number;
+  /** Why a password-fed sudo did not let the call through (it did not run), if it did not. */
+  becomeError?: unknown;
 }
 
 const STDERR_TAIL_BYTES = 8192;
@@ -125,16 +133,35 @@ async function feedClient(
   plan: CallPlan,
   opts: ExecOptions,
   ended: AbortSignal,
+  gate: BecomeGate | null,
 ): Promise<void> {
   const stdin = child.stdin;
   if (!stdin) return;
   if (plan.preamble && !await writePreamble(stdin, plan.preamble, ended)) return;
+  if (gate && plan.rest) {
+    // sudo asks first (the gate answers it on this stream); the script follows once through.
+    gate.limit(BECOME_GATE_MS);
+    const through = gate.open.then(() => true, () => false);
+    if (!await abortable(through, ended).catch(() => false)) return;
+    if (!await writePreamble(stdin, plan.rest, ended)) return;
+  }
   if (opts.stdin !== undefined) return await feed(stdin, opts.stdin, ended);
   if (opts.stdinFile !== undefined) return await feedFile(stdin, opts.stdinFile, ended);
   if (plan.lifeline && !ended.aborted) {
     await new Promise<void>((r) => ended.addEventListener("abort", () => r(), { once: true }));
   }
   await stdin.close().catch(() => {});
+}
+
+/** Writes `bytes` on the client's stdin (the become password, when sudo asks). */
+async function sendOn(
+  stdin: WritableStream<Uint8Array>,
+  bytes: Uint8Array,
+  ended: AbortSignal,
+): Promise<void> {
+  if (!await writePreamble(stdin, bytes, ended)) {
+    throw new YonderError("The connection closed before sudo got its password");
+  }
 }
 
 /** Writes the wrapper script; false when the client went away first or the call ended. */
@@ -181,6 +208,8 @@ class ChannelCall {
   /** Aborts when the output must not be waited for any longer. */
   readonly #drained = new AbortController();
   #status: ClientOutcome["status"] | null = null;
+  /** The password-fed sudo's gate of this call, if it has one. */
+  readonly #gate: BecomeGate | null;
 
   constructor(ctx: SshExecContext, plan: CallPlan, opts: ExecOptions, started: ClientStart) {
     this.#ctx = ctx;
@@ -199,6 +228,15 @@ class ChannelCall {
       generation: ctx.master?.starts ?? 0,
     };
     this.#child.status.then((s) => (this.#status = s));
+    const stdin = started.child.stdin;
+    this.#gate = plan.rest && ctx.become && stdin
+      ? new BecomeGate(ctx.become, plan.nonce, (bytes) => sendOn(stdin, bytes, this.#ended.signal))
+      : null;
+    // A refusal ends the call: nothing ran, and the client goes.
+    this.#gate?.open.catch((e) => {
+      this.#o.becomeError = e;
+      this.#child.kill("SIGTERM");
+    });
   }
 
   /** Scanners for the wrapper's frames on stdout (end) and stderr (pid, exit, cwd). */
@@ -233,10 +271,16 @@ class ChannelCall {
       out.push(c);
       return output.backpressure("out");
     }, this.#drained.signal).then(() => out.end());
+    const gate = this.#gate;
     const errDone = pump(this.#child.stderr, (c) => {
-      err.push(c);
+      // Until sudo let the other shell through, stderr is sudo's (kept by the gate).
+      const own = gate ? gate.push(c) : c;
+      if (own) err.push(own);
       return output.backpressure("err");
-    }, this.#drained.signal).then(() => err.end());
+    }, this.#drained.signal).then(() => {
+      gate?.end();
+      err.end();
+    });
     return { outDone, all: Promise.all([outDone, errDone]) };
   }
 
@@ -289,7 +333,7 @@ class ChannelCall {
   /** Runs the call to its end and returns its outcome. */
   async run(): Promise<ClientOutcome> {
     const o = this.#o;
-    const feeding = feedClient(this.#child, this.#plan, this.#opts, this.#ended.signal)
+    const feeding = feedClient(this.#child, this.#plan, this.#opts, this.#ended.signal, this.#gate)
       .catch(() => {});
     const pumps = this.#pump();
     const killPath = armKillPath(this.#opts, (why) => this.#kill(why), o.output.guard);

@@ -27,7 +27,7 @@ import { abortedBeforeStart, cwdError, stoppedStatus } from "../core/kill_path.t
 import { isTransient } from "../core/retry.ts";
 import { newNonce } from "../posix/frames.ts";
 import { buildWrapperScript } from "../posix/remote_script.ts";
-import { FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import { FIRST_HOP, hopPreambleParts } from "../posix/first_hop.ts";
 import { becomeFailure } from "./become.ts";
 import { connectError, connectionLost, loginShellHint } from "./connect_error.ts";
 import {
@@ -55,6 +55,8 @@ export interface CallRunner {
 export function channelRunner(ctx: SshExecContext): CallRunner {
   return { run: (command, options) => sshExec(ctx, command, options) };
 }
+
+const encoder = new TextEncoder();
 
 /** What a call sends: the wrapper script, and what goes on the client's stdin. */
 function planCall(
@@ -90,12 +92,30 @@ function planCall(
   });
   if (direct) {
     const pipeStdin = opts.stdin !== undefined || lifeline;
-    return { nonce, keeper, lifeline, command: script, preamble: null, pipeStdin, endFrame };
+    return {
+      nonce,
+      keeper,
+      lifeline,
+      command: script,
+      preamble: null,
+      rest: null,
+      pipeStdin,
+      endFrame,
+    };
   }
   // stdin carries the wrapper script first (see first_hop.ts), then the caller's stdin or, held
   // open, the lifeline.
-  const preamble = hopPreamble(script, nonce, ctx.become);
-  return { nonce, keeper, lifeline, command: FIRST_HOP, preamble, pipeStdin: true, endFrame };
+  const { head, rest } = hopPreambleParts(script, nonce, ctx.become);
+  return {
+    nonce,
+    keeper,
+    lifeline,
+    command: FIRST_HOP,
+    preamble: encoder.encode(head),
+    rest: rest === "" ? null : encoder.encode(rest),
+    pipeStdin: true,
+    endFrame,
+  };
 }
 
 /**
@@ -182,6 +202,17 @@ async function gatherFacts(ctx: SshExecContext, o: ClientOutcome): Promise<CallF
   return facts;
 }
 
+/** sudo or doas refused before the wrapper ran (no group, no status): nothing ran. */
+function becomeRefusal(
+  ctx: SshExecContext,
+  o: ClientOutcome,
+  verdict: Exclude<Verdict, { kind: "retry" }>,
+): unknown {
+  if (o.becomeError !== undefined) return o.becomeError;
+  if (!ctx.become || o.pgid !== null || o.exit !== null || verdict.kind === "stopped") return null;
+  return becomeFailure(ctx.become, o.stderrTail);
+}
+
 /** Acts on a verdict: the result, or the error it means. */
 async function settle(
   ctx: SshExecContext,
@@ -191,11 +222,8 @@ async function settle(
   started: number,
 ): Promise<ExecResult> {
   const host = formatTarget(ctx.target);
-  // sudo or doas refused before the wrapper ran (no group, no status): nothing ran.
-  if (ctx.become && o.pgid === null && o.exit === null && verdict.kind !== "stopped") {
-    const refused = becomeFailure(ctx.become, o.stderrTail);
-    if (refused) throw refused;
-  }
+  const refused = becomeRefusal(ctx, o, verdict);
+  if (refused) throw refused;
   switch (verdict.kind) {
     case "cwd":
       throw cwdError(verdict.cwd, opts.cwd ?? "", host);

@@ -26,7 +26,13 @@ import {
 import { connectError } from "./connect_error.ts";
 import { Keeper } from "./keeper.ts";
 import { buildKillScript } from "../posix/remote_script.ts";
-import { allowsDirectLine, type BecomeHop, FIRST_HOP, hopPreamble } from "../posix/first_hop.ts";
+import {
+  allowsDirectLine,
+  type BecomeHop,
+  FIRST_HOP,
+  hopPreambleParts,
+} from "../posix/first_hop.ts";
+import { BECOME_GATE_MS, BecomeGate } from "./become_gate.ts";
 import { newNonce } from "../posix/frames.ts";
 
 /** Channels one master carries at once by default (sshd's MaxSessions defaults to 10). */
@@ -461,11 +467,9 @@ export class Master {
           stdin: true,
         }),
         stdin: "piped",
+        ...(become?.password !== undefined ? { stderr: "piped" as const } : {}),
       });
-      const writer = client.stdin!.getWriter();
-      writer.write(hopPreamble(command, newNonce(), become)).then(() => writer.close()).catch(
-        () => {},
-      );
+      feedShort(client, command, become).catch(() => {});
       const done = await withTimeout(client.status, timeoutMs);
       if (!done) client.kill("SIGKILL");
       return done;
@@ -552,5 +556,38 @@ export class Master {
     }
     await Deno.remove(this.#controlPath).catch(() => {});
     await Deno.remove(this.#logFile).catch(() => {});
+  }
+}
+
+/**
+ * Writes a short command's script on its client's stdin; with a become password, the first part,
+ * then the password once sudo asks (through the gate on its stderr), then the rest.
+ */
+async function feedShort(client: Child, command: string, become?: BecomeHop | null): Promise<void> {
+  const nonce = newNonce();
+  const { head, rest } = hopPreambleParts(command, nonce, become);
+  const stdin = client.stdin!;
+  const write = async (text: string | Uint8Array) => {
+    const w = stdin.getWriter();
+    try {
+      await w.write(typeof text === "string" ? new TextEncoder().encode(text) : text);
+    } finally {
+      w.releaseLock();
+    }
+  };
+  try {
+    await write(head);
+    if (rest !== "" && become && client.stderr) {
+      const gate = new BecomeGate(become, nonce, write);
+      gate.limit(BECOME_GATE_MS);
+      (async () => {
+        for await (const chunk of client.stderr!) gate.push(chunk);
+        gate.end();
+      })().catch(() => gate.end());
+      await gate.open;
+      await write(rest);
+    }
+  } finally {
+    await stdin.close().catch(() => {});
   }
 }

@@ -5,6 +5,19 @@ import type { LiveHost } from "../_live.ts";
 /** The repository's main.ts. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/** yonder.yaml lines naming `host` as `name` (its target, key and known_hosts), under `hosts:`. */
+export function hostEntry(host: LiveHost, name: string, extra: string[] = []): string[] {
+  const c = host.connect;
+  return [
+    `  ${name}:`,
+    `    target: ${JSON.stringify(host.target)}`,
+    ...(c.identityFile ? [`    identity_file: ${JSON.stringify(c.identityFile)}`] : []),
+    ...(c.knownHostsFile ? [`    known_hosts: ${JSON.stringify(c.knownHostsFile)}`] : []),
+    ...(c.hostKeyPolicy === "strict" ? ["    strict_host_key: true"] : []),
+    ...extra.map((l) => `    ${l}`),
+  ];
+}
+
 /** The CLI connection flags that reach a live host. */
 export function connFlags(host: LiveHost): string[] {
   const c = host.connect;

@@ -6,20 +6,15 @@
 import assert from "node:assert/strict";
 import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
 import { bypasses } from "../_policy_cases.ts";
-import { MAIN, onPty } from "./_run.ts";
+import { hostEntry, MAIN, onPty } from "./_run.ts";
 
 const dec = new TextDecoder();
 
 /** A yonder.yaml naming `host` as `box`, with the must-show allowlist and `extra` lines. */
 function configFor(host: LiveHost, audit: string, extra: string[] = []): string {
-  const c = host.connect;
   return [
     "hosts:",
-    "  box:",
-    `    target: ${JSON.stringify(host.target)}`,
-    ...(c.identityFile ? [`    identity_file: ${JSON.stringify(c.identityFile)}`] : []),
-    ...(c.knownHostsFile ? [`    known_hosts: ${JSON.stringify(c.knownHostsFile)}`] : []),
-    ...(c.hostKeyPolicy === "strict" ? ["    strict_host_key: true"] : []),
+    ...hostEntry(host, "box"),
     "policy:",
     "  mode: allowlist",
     "  rules:",

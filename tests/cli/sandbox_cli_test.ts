@@ -1,7 +1,7 @@
 /** `--sandbox` and a config's `sandbox:` from the CLI, against a live sshd. */
 import assert from "node:assert/strict";
 import { liveSshTest, openLiveHost } from "../_live.ts";
-import { connFlags, runCli } from "./_run.ts";
+import { connFlags, hostEntry, runCli } from "./_run.ts";
 
 liveSshTest(
   "CLI --sandbox: read-only everywhere; a config's sandbox adds its write paths",
@@ -22,17 +22,14 @@ liveSshTest(
       ]);
       assert.notEqual(plain.code, 0);
       assert.match(plain.stderr, /Read-only file system/);
-      const c = host.connect;
       const config = `${dir}/yonder.yaml`;
       await Deno.writeTextFile(
         config,
         [
           "hosts:",
-          "  box:",
-          `    target: ${JSON.stringify(host.target)}`,
-          ...(c.identityFile ? [`    identity_file: ${JSON.stringify(c.identityFile)}`] : []),
-          ...(c.knownHostsFile ? [`    known_hosts: ${JSON.stringify(c.knownHostsFile)}`] : []),
-          `    sandbox: {kind: bwrap, write: [${JSON.stringify(`${root}/in`)}]}`,
+          ...hostEntry(host, "box", [
+            `sandbox: {kind: bwrap, write: [${JSON.stringify(`${root}/in`)}]}`,
+          ]),
           "",
         ].join("\n"),
       );

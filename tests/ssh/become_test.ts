@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { BecomeError } from "../../lib/ssh/become.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
 import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
-import { connFlags, runCli } from "../cli/_run.ts";
+import { connFlags, hostEntry, MAIN, runCli } from "../cli/_run.ts";
 
 const dec = new TextDecoder();
 
@@ -16,6 +16,16 @@ async function noSudo(): Promise<string | undefined> {
   if (Deno.uid() !== 0) return "not root: cannot write a sudoers rule for the test account";
   const which = await new Deno.Command("sh", { args: ["-c", "command -v sudo visudo"] }).output();
   return which.code === 0 ? undefined : "sudo is not installed (apt install sudo)";
+}
+
+/** True (the reason printed) when sudo rules cannot be set up here; under CI that fails. */
+async function skipWithoutSudo(): Promise<boolean> {
+  const why = await noSudo();
+  if (why === undefined) return false;
+  if (Deno.env.get("CI") === "true") throw new Error(`become tests cannot run: ${why}`);
+  // deno-lint-ignore no-console
+  console.error(`become test skipped: ${why}`);
+  return true;
 }
 
 /** Gives the fixture's account its sudo rules; returns the remover. */
@@ -33,13 +43,7 @@ async function sudoRules(host: LiveHost): Promise<() => Promise<void>> {
 }
 
 liveSshTest("become: sudo -n runs calls, kills and file operations as root", async () => {
-  const why = await noSudo();
-  if (why !== undefined) {
-    if (Deno.env.get("CI") === "true") throw new Error(`become tests cannot run: ${why}`);
-    // deno-lint-ignore no-console
-    console.error(`become test skipped: ${why}`);
-    return;
-  }
+  if (await skipWithoutSudo()) return;
   await using host = await openLiveHost();
   const removeRules = await sudoRules(host);
   const secret = `/tmp/yonder-root-only-${crypto.randomUUID()}`;
@@ -135,4 +139,118 @@ Deno.test("the first hop hands over to the other user's shell, which makes its o
     hopPreambleText("x", "n", { method: "doas" }).split("\n")[1]!,
     /^exec doas -n -u root \/bin\/sh -c /,
   );
+});
+
+liveSshTest("become with a password: sudo -S gets it on stdin only, once asked", async () => {
+  if (await skipWithoutSudo()) return;
+  await using host = await openLiveHost();
+  const user = host.target.replace(/^ssh:\/\/([^@]+)@.*$/, "$1");
+  const password = `pw-${crypto.randomUUID()}`;
+  const removeRules = await sudoRules(host);
+  const rules = `/etc/sudoers.d/yonder-test-pw-${Deno.pid}`;
+  const dir = await Deno.makeTempDir({ prefix: "yonder-become-pw-" });
+  // The fixture locks the account's password when it starts: set it after.
+  const setPassword = (line: string) =>
+    new Deno.Command("sh", { args: ["-c", `printf '%s\\n' '${line}' | chpasswd`] }).output();
+  try {
+    await Deno.writeTextFile(rules, `${user} ALL=(daemon) ALL\n`, { mode: 0o440 });
+    assert.equal((await setPassword(`${user}:${password}`)).code, 0);
+    await using env = await SshEnvironment.open(host.target, { ...host.connect, session: false });
+    const daemon = { method: "sudo" as const, user: "daemon", password };
+    // Right: runs as daemon; the command's stdin arrives whole (the password is not in it).
+    const r = await env.exec(["sh", "-c", "id -u; cat"], {
+      become: daemon,
+      stdin: "first bytes\n",
+    });
+    assert.deepEqual([r.code, dec.decode(r.stdout)], [0, "1\nfirst bytes\n"]);
+    assert.ok(!dec.decode(r.stderr).includes("yonder-become"), "sudo's prompt leaked");
+    // While a call runs, the password is nowhere in the remote process list.
+    const running = env.exec(["sleep", "2"], { become: daemon });
+    for (let i = 0; i < 8; i++) {
+      const ps = await host.remote("ps -eo args=");
+      assert.ok(!ps.stdout.includes(password), "the password is in the process list");
+      await new Promise((res) => setTimeout(res, 150));
+    }
+    assert.equal((await running).code, 0);
+    // Wrong: refused within 5 s; none: refused at once.
+    let started = performance.now();
+    const wrong = await env.exec(["id"], { become: { ...daemon, password: "not-it" } }).catch((e) =>
+      e
+    );
+    assert.ok(wrong instanceof BecomeError, String(wrong));
+    assert.equal(wrong.kind, "wrong_password");
+    assert.ok(performance.now() - started < 5000);
+    started = performance.now();
+    const none = await env.exec(["id"], { become: { method: "sudo", user: "daemon" } }).catch((
+      e,
+    ) => e);
+    assert.equal(none?.kind, "password_required");
+    // A timeout kills the daemon-owned command through the same sudo (password and all).
+    const t = await env.exec(["sleep", "4242"], { become: daemon, timeoutMs: 800 });
+    assert.equal(t.timedOut, true);
+    const left = await host.remote("sleep 0.5; ps -eo args= | grep -E '^sleep 4242$' || true");
+    assert.equal(left.stdout, "");
+    // The CLI, from $YONDER_BECOME_PASSWORD, with -vv and an audit log: the password shows in
+    // neither.
+    const config = `${dir}/yonder.yaml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        "hosts:",
+        ...hostEntry(host, "box", ["become: {method: sudo, user: daemon}"]),
+        `audit: {path: ${JSON.stringify(`${dir}/audit.jsonl`)}, args: full}`,
+        "",
+      ].join("\n"),
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "exec",
+        "-vv",
+        "--config",
+        config,
+        "-r",
+        "box",
+        "--",
+        "id",
+        "-u",
+      ],
+      env: { YONDER_BECOME_PASSWORD: password, NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.equal(dec.decode(out.stdout), "1\n");
+    assert.ok(!text.includes(password), "the password is in yonder's output");
+    assert.ok(!(await Deno.readTextFile(`${dir}/audit.jsonl`)).includes(password));
+  } finally {
+    await new Deno.Command("usermod", { args: ["-p", "*", user] }).output().catch(() => {});
+    await Deno.remove(rules).catch(() => {});
+    await removeRules();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("BecomeGate answers a sudo that ignores -p (sudo-rs) once, and fails the second time", async () => {
+  const { BecomeGate } = await import("../../lib/ssh/become_gate.ts");
+  const sent: string[] = [];
+  const gate = new BecomeGate({ method: "sudo", password: "s3" }, "n1", (b) => {
+    sent.push(dec.decode(b));
+    return Promise.resolve();
+  });
+  const e = new TextEncoder();
+  assert.equal(gate.push(e.encode("[sudo: authenticate] Password: ")), null);
+  assert.deepEqual(sent, ["s3\n"]);
+  const after = gate.push(e.encode("\n\x1eYn1:become\nafter"));
+  assert.equal(dec.decode(after ?? new Uint8Array()), "after");
+  await gate.open;
+  const wrong = new BecomeGate({ method: "sudo", password: "x" }, "n2", () => Promise.resolve());
+  wrong.push(e.encode("[sudo: authenticate] Password: "));
+  wrong.push(
+    e.encode("\nsudo: Authentication failed, try again.\n[sudo: authenticate] Password: "),
+  );
+  await assert.rejects(wrong.open, /password was refused/);
 });
