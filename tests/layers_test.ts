@@ -113,3 +113,28 @@ Deno.test("layers: the check names upward, sideways and unknown-folder imports",
     ],
   );
 });
+
+Deno.test("npm packages load at run time only: no module of lib/ imports one by a literal", async () => {
+  // Deno resolves every npm package it sees in the program's graph (dynamic imports included)
+  // when the program starts; only tar-stream (push and pull, in util/deps.ts) may be seen.
+  // Others go through util/npm.ts; `import type` is fine (erased).
+  const bad: string[] = [];
+  const walk = async (dir: URL): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const u = new URL(e.name + (e.isDirectory ? "/" : ""), dir);
+      if (e.isDirectory) await walk(u);
+      else if (e.name.endsWith(".ts") && !u.href.endsWith("/lib/util/deps.ts")) {
+        const text = await Deno.readTextFile(u);
+        for (
+          const m of text.matchAll(
+            /^(?!import type).*(?:from\s*|import\()\s*["'](npm:[^"']+)["']/gm,
+          )
+        ) {
+          bad.push(`${u.href.slice(LIB.href.length)}: ${m[1]}`);
+        }
+      }
+    }
+  };
+  await walk(LIB);
+  assert.deepEqual(bad, [], "import these through lib/util/npm.ts");
+});

@@ -21,12 +21,13 @@ import { ConfigError, type ConfigIssue, fileIssue } from "./errors.ts";
 import { type Inventory, parseInventory } from "./inventory.ts";
 import {
   checkConfig,
+  loadSchema,
   type RawAudit,
   type RawConfig,
   type RawOptions,
   type RawPolicy,
 } from "./schema.ts";
-import { formatPath, type KeyPath, parseYaml, type YamlSource } from "./yaml.ts";
+import { formatPath, type KeyPath, loadYaml, parseYaml, type YamlSource } from "./yaml.ts";
 import { home } from "./find.ts";
 
 /** Connection and exec settings, resolved (seconds, bytes, absolute local paths). */
@@ -380,6 +381,7 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (e) {
     throw new ConfigError([fileIssue(file, `cannot read: ${e instanceof Error ? e.message : e}`)]);
   }
+  await Promise.all([loadYaml(), loadSchema()]);
   const src = parseYaml(text, file);
   const raw = checkConfig(src);
   const inventories = await readInventories(raw, file, src);

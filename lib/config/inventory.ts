@@ -837,7 +837,9 @@ interface YamlContext {
  * @example
  * ```ts
  * import { parseInventoryYaml } from "./inventory.ts";
+ * import { loadYaml } from "./yaml.ts";
  *
+ * await loadYaml(); // the YAML library loads at run time
  * const inv = parseInventoryYaml(
  *   "all:\n  children:\n    web:\n      hosts:\n        web1:\n          ansible_port: 2222\n",
  *   "inventory.yaml",

@@ -3,149 +3,169 @@
  * server uses depends on it already, so one copy serves both). It declares what a `yonder.yaml`
  * may hold and checks a parsed document against it: unknown keys, wrong types and bad values are
  * reported with their key path; {@linkcode checkConfig} turns them into a {@linkcode ConfigError}
- * with `file:line:col`.
+ * with `file:line:col`. zod is loaded at run time ({@linkcode loadSchema}), not by the module
+ * graph: a command that reads no config does not pay for resolving it.
  *
  * @module
  */
 
 // deno-lint-ignore no-import-prefix -- a bare name would break `deno run <url>` (see util/deps.ts).
-import { z } from "npm:zod@^4.1.0";
+import type * as Zod from "npm:zod@^4.1.0";
+import { importNpm } from "../util/npm.ts";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 import { formatPath, type KeyPath, type YamlSource } from "./yaml.ts";
 
-/** A duration: seconds as a number, or a text with a unit (`500ms`, `30s`, `10m`, `1h`). */
-const duration = z.union([
-  z.number().positive().max(7 * 24 * 3600),
-  z.string().regex(
-    /^\d+(\.\d+)?(ms|s|m|h)?$/,
-    "expected a duration like 30, 1.5s, 500ms, 10m or 1h",
-  ),
-]);
+type Z = typeof Zod.z;
 
-/** A word matcher: an exact word or an anchored regular expression. */
-const wordMatch = z.union([
-  z.string(),
-  z.strictObject({
-    re: z.string().check((ctx) => {
-      try {
-        new RegExp(ctx.value);
-      } catch (e) {
-        ctx.issues.push({
-          code: "custom",
-          input: ctx.value,
-          message: `not a regular expression: ${e instanceof Error ? e.message : String(e)}`,
-        });
-      }
-    }),
-  }),
-]);
-
-const absolutePath = z.string().regex(/^\//, "expected an absolute path");
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name");
-
-const rule = z.strictObject({
-  id: z.string().min(1),
-  decision: z.enum(["allow", "deny", "approve"]),
-  program: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-  args: z.array(wordMatch).optional(),
-  more: z.boolean().optional(),
-  each: wordMatch.optional(),
-  some: wordMatch.optional(),
-  cwd: z.array(absolutePath).optional(),
-  env: z.array(envName).optional(),
-  shell: z.boolean().optional(),
-});
-
-const policy = z.strictObject({
-  mode: z.enum(["allowlist", "denylist"]).optional(),
-  rules: z.array(rule).optional(),
-  paths: z.strictObject({
-    read: z.array(z.string().min(1)).optional(),
-    write: z.array(z.string().min(1)).optional(),
-  }).optional(),
-});
-
-const audit = z.strictObject({
-  enabled: z.boolean().optional(),
-  path: z.string().min(1).optional(),
-  args: z.enum(["none", "hash", "full"]).optional(),
-  required: z.boolean().optional(),
-});
-
-/** A bubblewrap sandbox for a host's commands. */
-const sandbox = z.strictObject({
-  kind: z.literal("bwrap"),
-  enabled: z.boolean().optional(),
-  write: z.array(absolutePath).optional(),
-  read: z.array(absolutePath).optional(),
-  network: z.boolean().optional(),
-  tmp: z.enum(["private", "shared"]).optional(),
-  program: z.string().min(1).optional(),
-});
-
-/** Connection and exec options: `defaults`, and each host and group. */
-const options = {
-  timeout: duration.optional(),
-  connect_timeout: duration.optional(),
-  session: z.union([z.enum(["stateless", "stateful"]), z.literal(false)]).optional(),
-  max_output: z.number().int().positive().optional(),
-  identity_file: z.string().min(1).optional(),
-  jump: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
-  ssh_options: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9]*[= ]/, "expected KEY=VALUE"))
-    .optional(),
-  ssh_config: z.string().min(1).optional(),
-  known_hosts: z.string().min(1).optional(),
-  strict_host_key: z.boolean().optional(),
-  persist: z.union([duration, z.literal(false)]).optional(),
-  sandbox: sandbox.optional(),
-  interactive: z.boolean().optional(),
-  become: z.union([
+/** The policy and audit parts of the schema. */
+function policyParts(z: Z) {
+  /** A word matcher: an exact word or an anchored regular expression. */
+  const wordMatch = z.union([
+    z.string(),
     z.strictObject({
-      method: z.enum(["sudo", "doas"]).optional(),
-      user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "expected a user name").optional(),
-      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name")
-        .optional(),
+      re: z.string().check((ctx) => {
+        try {
+          new RegExp(ctx.value);
+        } catch (e) {
+          ctx.issues.push({
+            code: "custom",
+            input: ctx.value,
+            message: `not a regular expression: ${e instanceof Error ? e.message : String(e)}`,
+          });
+        }
+      }),
     }),
-    z.literal(false),
-  ]).optional(),
-};
+  ]);
 
-const name = z.string().regex(
-  /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
-  "expected a name of letters, digits, _ . -",
-);
+  const absolutePath = z.string().regex(/^\//, "expected an absolute path");
+  const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name");
 
-const host = z.union([
-  z.string().min(1),
-  z.strictObject({
-    target: z.string().min(1),
+  const rule = z.strictObject({
+    id: z.string().min(1),
+    decision: z.enum(["allow", "deny", "approve"]),
+    program: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    args: z.array(wordMatch).optional(),
+    more: z.boolean().optional(),
+    each: wordMatch.optional(),
+    some: wordMatch.optional(),
+    cwd: z.array(absolutePath).optional(),
+    env: z.array(envName).optional(),
+    shell: z.boolean().optional(),
+  });
+
+  const policy = z.strictObject({
+    mode: z.enum(["allowlist", "denylist"]).optional(),
+    rules: z.array(rule).optional(),
+    paths: z.strictObject({
+      read: z.array(z.string().min(1)).optional(),
+      write: z.array(z.string().min(1)).optional(),
+    }).optional(),
+  });
+
+  const audit = z.strictObject({
+    enabled: z.boolean().optional(),
+    path: z.string().min(1).optional(),
+    args: z.enum(["none", "hash", "full"]).optional(),
+    required: z.boolean().optional(),
+  });
+
+  return { rule, policy, audit, absolutePath };
+}
+
+/** The connection and exec options of `defaults`, hosts and groups. */
+function optionParts(z: Z, absolutePath: ReturnType<typeof policyParts>["absolutePath"]) {
+  /** A duration: seconds as a number, or a text with a unit (`500ms`, `30s`, `10m`, `1h`). */
+  const duration = z.union([
+    z.number().positive().max(7 * 24 * 3600),
+    z.string().regex(
+      /^\d+(\.\d+)?(ms|s|m|h)?$/,
+      "expected a duration like 30, 1.5s, 500ms, 10m or 1h",
+    ),
+  ]);
+
+  /** A bubblewrap sandbox for a host's commands. */
+  const sandbox = z.strictObject({
+    kind: z.literal("bwrap"),
+    enabled: z.boolean().optional(),
+    write: z.array(absolutePath).optional(),
+    read: z.array(absolutePath).optional(),
+    network: z.boolean().optional(),
+    tmp: z.enum(["private", "shared"]).optional(),
+    program: z.string().min(1).optional(),
+  });
+
+  /** Connection and exec options: `defaults`, and each host and group. */
+  const options = {
+    timeout: duration.optional(),
+    connect_timeout: duration.optional(),
+    session: z.union([z.enum(["stateless", "stateful"]), z.literal(false)]).optional(),
+    max_output: z.number().int().positive().optional(),
+    identity_file: z.string().min(1).optional(),
+    jump: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+    ssh_options: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9]*[= ]/, "expected KEY=VALUE"))
+      .optional(),
+    ssh_config: z.string().min(1).optional(),
+    known_hosts: z.string().min(1).optional(),
+    strict_host_key: z.boolean().optional(),
+    persist: z.union([duration, z.literal(false)]).optional(),
+    sandbox: sandbox.optional(),
+    interactive: z.boolean().optional(),
+    become: z.union([
+      z.strictObject({
+        method: z.enum(["sudo", "doas"]).optional(),
+        user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "expected a user name").optional(),
+        password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a variable name")
+          .optional(),
+      }),
+      z.literal(false),
+    ]).optional(),
+  };
+
+  return { options, sandbox };
+}
+
+/** Builds the schema with the loaded zod. */
+function buildSchema(z: Z) {
+  const { rule, policy, audit, absolutePath } = policyParts(z);
+  const { options, sandbox } = optionParts(z, absolutePath);
+  const name = z.string().regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
+    "expected a name of letters, digits, _ . -",
+  );
+
+  const host = z.union([
+    z.string().min(1),
+    z.strictObject({
+      target: z.string().min(1),
+      ...options,
+      policy: policy.optional(),
+      audit: audit.optional(),
+    }),
+  ]);
+
+  const group = z.strictObject({
+    hosts: z.array(name).optional(),
+    children: z.array(name).optional(),
     ...options,
     policy: policy.optional(),
     audit: audit.optional(),
-  }),
-]);
+  });
 
-const group = z.strictObject({
-  hosts: z.array(name).optional(),
-  children: z.array(name).optional(),
-  ...options,
-  policy: policy.optional(),
-  audit: audit.optional(),
-});
-
-/** The whole file. */
-const configSchema = z.strictObject({
-  version: z.literal(1).optional(),
-  defaults: z.strictObject(options).optional(),
-  hosts: z.record(name, host).optional(),
-  groups: z.record(name, group).optional(),
-  inventory: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
-  policy: policy.optional(),
-  audit: audit.optional(),
-});
+  /** The whole file. */
+  const configSchema = z.strictObject({
+    version: z.literal(1).optional(),
+    defaults: z.strictObject(options).optional(),
+    hosts: z.record(name, host).optional(),
+    groups: z.record(name, group).optional(),
+    inventory: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+    policy: policy.optional(),
+    audit: audit.optional(),
+  });
+  return { configSchema, options, policy, rule, audit, sandbox };
+}
 
 /** A config file's content, as the schema accepts it (the file's own words, not yet resolved). */
-export type RawConfig = z.infer<typeof configSchema>;
+export type RawConfig = Zod.z.infer<ReturnType<typeof buildSchema>["configSchema"]>;
 /** The options of `defaults`, a host or a group, as written. */
 export type RawOptions = NonNullable<RawConfig["defaults"]>;
 /** A host entry as written: a target, or a target with options. */
@@ -156,24 +176,6 @@ export type RawGroup = NonNullable<RawConfig["groups"]>[string];
 export type RawPolicy = NonNullable<RawConfig["policy"]>;
 /** An audit section as written. */
 export type RawAudit = NonNullable<RawConfig["audit"]>;
-
-/** The keys a map at `path` may hold, for a "did you mean" hint. */
-const KNOWN_KEYS: readonly string[] = [
-  ...Object.keys(configSchema.shape),
-  ...Object.keys(options),
-  "target",
-  "hosts",
-  "children",
-  ...Object.keys(policy.shape),
-  ...Object.keys(rule.shape),
-  "read",
-  "write",
-  ...Object.keys(audit.shape),
-  ...Object.keys(sandbox.shape),
-  "method",
-  "user",
-  "password_env",
-];
 
 /** The edit distance of two short words (for "did you mean"). */
 function distance(a: string, b: string): number {
@@ -193,7 +195,7 @@ function distance(a: string, b: string): number {
 function suggestion(key: string): string {
   let best = "";
   let bestD = 3;
-  for (const k of KNOWN_KEYS) {
+  for (const k of knownKeys) {
     const d = distance(key, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
@@ -201,7 +203,7 @@ function suggestion(key: string): string {
 }
 
 /** One zod issue as config issues (an unknown-keys issue names each key at its own place). */
-function toIssues(src: YamlSource, issue: z.core.$ZodIssue, base: KeyPath = []): ConfigIssue[] {
+function toIssues(src: YamlSource, issue: Zod.z.core.$ZodIssue, base: KeyPath = []): ConfigIssue[] {
   const path = [...base, ...issue.path.filter((p): p is string | number => typeof p !== "symbol")];
   const at = (message: string, key = false): ConfigIssue => ({
     file: src.file,
@@ -272,10 +274,46 @@ function describe(v: unknown): string {
  * }
  * ```
  */
+let built: ReturnType<typeof buildSchema> | null = null;
+let knownKeys: readonly string[] = [];
+
+/**
+ * Loads zod and builds the schema (once); {@linkcode checkConfig} needs it.
+ *
+ * @example
+ * ```ts
+ * import { loadSchema } from "./schema.ts";
+ * await loadSchema();
+ * ```
+ */
+export async function loadSchema(): Promise<void> {
+  if (built) return;
+  const { z } = await importNpm<typeof Zod>("npm:zod@^4.1.0");
+  const b = buildSchema(z);
+  built = b;
+  knownKeys = [
+    ...Object.keys(b.configSchema.shape),
+    ...Object.keys(b.options),
+    "target",
+    "hosts",
+    "children",
+    ...Object.keys(b.policy.shape),
+    ...Object.keys(b.rule.shape),
+    "read",
+    "write",
+    ...Object.keys(b.audit.shape),
+    ...Object.keys(b.sandbox.shape),
+    "method",
+    "user",
+    "password_env",
+  ];
+}
+
 export function checkConfig(src: YamlSource): RawConfig {
+  if (!built) throw new Error("checkConfig() before loadSchema()");
   // An empty file is an empty config.
   const value = src.value ?? {};
-  const result = configSchema.safeParse(value, { reportInput: true });
+  const result = built.configSchema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((i) => toIssues(src, i));
   issues.sort((a, b) => a.line - b.line || a.col - b.col);

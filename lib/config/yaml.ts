@@ -7,8 +7,25 @@
  */
 
 // deno-lint-ignore no-import-prefix -- a bare name would break `deno run <url>` (see util/deps.ts).
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "npm:yaml@^2.8.1";
+import type * as YamlLib from "npm:yaml@^2.8.1";
+import { importNpm } from "../util/npm.ts";
 import { ConfigError, type ConfigIssue, fileIssue } from "./errors.ts";
+
+let yaml: typeof YamlLib | null = null;
+
+/**
+ * Loads the YAML library (once, at run time: see `util/npm.ts`); {@linkcode parseYaml} needs it.
+ *
+ * @example
+ * ```ts
+ * import { loadYaml, parseYaml } from "./yaml.ts";
+ * await loadYaml();
+ * console.log(parseYaml("a: 1\n", "x.yaml").value); // { a: 1 }
+ * ```
+ */
+export async function loadYaml(): Promise<void> {
+  yaml ??= await importNpm<typeof YamlLib>("npm:yaml@^2.8.1");
+}
 
 /** A key path: map keys and sequence indexes, outermost first. */
 export type KeyPath = readonly (string | number)[];
@@ -43,13 +60,16 @@ export function formatPath(path: KeyPath): string {
  *
  * @example
  * ```ts
- * import { parseYaml } from "./yaml.ts";
+ * import { loadYaml, parseYaml } from "./yaml.ts";
+ * await loadYaml();
  * const src = parseYaml("hosts:\n  web1: deploy@web1\n", "yonder.yaml");
  * console.log(src.value); // { hosts: { web1: "deploy@web1" } }
  * console.log(src.locate(["hosts", "web1"])); // { line: 2, col: 9 }
  * ```
  */
 export function parseYaml(text: string, file: string): YamlSource {
+  if (!yaml) throw new Error("parseYaml() before loadYaml()");
+  const { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } = yaml;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,

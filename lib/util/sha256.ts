@@ -7,6 +7,7 @@
  */
 
 import { toHex } from "./hex.ts";
+import { importNpm } from "./npm.ts";
 
 type Digest = (bytes: Uint8Array) => Uint8Array;
 let digest: Digest | null = null;
@@ -24,9 +25,9 @@ const enc = new TextEncoder();
  */
 export async function sha256HexSync(): Promise<(text: string) => string> {
   if (!digest) {
-    // deno-lint-ignore no-import-prefix -- a bare name would break `deno run <url>` (see deps.ts).
-    const mod = await import("npm:@noble/hashes@^2.0.0/sha2.js");
-    digest = mod.sha256 as Digest;
+    // Loaded at run time, out of the module graph (see npm.ts).
+    const mod = await importNpm<{ sha256: Digest }>("npm:@noble/hashes@^2.0.0/sha2.js");
+    digest = mod.sha256;
   }
   const d = digest;
   return (text) => toHex(d(enc.encode(text)));

@@ -1,3 +1,4 @@
+import { loadYaml } from "../../lib/config/yaml.ts";
 import assert from "node:assert/strict";
 import { ConfigError } from "../../lib/config/errors.ts";
 import {
@@ -7,6 +8,9 @@ import {
   parseInventoryYaml,
 } from "../../lib/config/inventory.ts";
 import { parseTarget } from "../../lib/core/target.ts";
+
+// The YAML library loads at run time (see lib/util/npm.ts).
+await loadYaml();
 
 /** Joins lines into a file's text (so a test reads line by line, numbered from 1). */
 function text(...lines: string[]): string {
