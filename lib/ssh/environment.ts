@@ -36,8 +36,9 @@ import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
 export interface SshExecSettings {
   /**
    * Run every call as another user through `sudo -n` / `doas -n` on the host (a call's own
-   * `become` wins; `null` there turns it off). Such calls take a channel of their own (not a
-   * session), and their kills go through the same become.
+   * `become` wins; `null` there turns it off). Without a password the sessions are shells of that
+   * user; a call as anyone else, or with a password, takes a channel of its own. Kills go through
+   * the same become.
    */
   become?: Become;
   /** Most channels open at once over the master; more calls wait. Default 8. */
@@ -133,6 +134,11 @@ async function checkIdentityFile(path: string | undefined): Promise<void> {
       hint: "Pass the path of an existing private key with -i, or leave it out to use ssh-agent",
     });
   }
+}
+
+/** Who a become runs as, as a key (`sudo:root`). */
+function becomeKey(b: Become): string {
+  return `${b.method}:${b.user ?? "root"}`;
 }
 
 /** Default number of sessions per target. */
@@ -265,14 +271,18 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
     options: ExecOptions,
   ): Promise<ExecResult> {
     const become = options.become === undefined ? this.options.become ?? null : options.become;
-    // A call of another user takes a channel of its own: the sessions are the login user's.
+    // The sessions run as the environment's own become (a password-free one): a call as anyone
+    // else, or one that needs sudo's password, takes a channel of its own.
+    const envBecome = this.#sessionBecome();
+    const otherUser = become !== envBecome &&
+      !(become && envBecome && becomeKey(become) === becomeKey(envBecome));
     const ownChannel = options.stdin !== undefined || options.stdinFile !== undefined ||
-      options.stdoutFile !== undefined || become !== null;
+      options.stdoutFile !== undefined || otherUser || become?.password !== undefined;
     // Decided synchronously, so concurrent calls each see the demand of the ones before them.
     const picked = this.#extraLane(ownChannel);
     const lane = picked instanceof Promise ? await picked : picked;
     const { runners, stateful } = this.#runners(lane, ownChannel);
-    if (stateful && become !== null) {
+    if (stateful && (otherUser || become?.password !== undefined)) {
       throw new UsageError("A stateful session cannot run calls as another user (become)", {
         hint: 'Run them on an environment opened with session: "stateless" or false',
       });
@@ -365,6 +375,12 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
 
   #turn = 0;
 
+  /** The become the sessions of this environment run as: its own, when it needs no password. */
+  #sessionBecome(): Become | null {
+    const b = this.options.become;
+    return b && b.password === undefined ? b : null;
+  }
+
   #sessions(): SessionPool | null {
     const master = this.#lease?.master;
     if (!master || !sessionModule || this.options.oneShot || this.options.session === false) {
@@ -376,6 +392,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
       size: 1,
       stateful: true,
       cwd: this.target.path,
+      become: this.#sessionBecome(),
     });
     return this.#pool;
   }
@@ -383,7 +400,11 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
   /** The stateless session pool every environment on `master` shares. */
   #sharedPool(master: Master): SessionPool | null {
     if (!sessionModule) return null;
-    const key = `sessions:${this.options.sessions ?? DEFAULT_SESSIONS}`;
+    // Sessions of another user (become) are a pool of their own.
+    const as = this.#sessionBecome();
+    const key = `sessions:${this.options.sessions ?? DEFAULT_SESSIONS}${
+      as ? `:${becomeKey(as)}` : ""
+    }`;
     let pool = master.shared.get(key) as SessionPool | undefined;
     if (!pool) {
       const created = new sessionModule.SessionPool(
@@ -391,7 +412,7 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
         this.target,
         this.options,
         this.#ctx.log,
-        { size: this.options.sessions ?? DEFAULT_SESSIONS, stateful: false },
+        { size: this.options.sessions ?? DEFAULT_SESSIONS, stateful: false, become: as },
       );
       master.shared.set(key, created);
       master.onClose(() => created.close());

@@ -31,7 +31,7 @@ import { type Child, spawn } from "../util/process.ts";
 import { shellQuote } from "../core/quote.ts";
 import { formatTarget, type Target } from "../core/target.ts";
 import { framePrefix, FrameScanner, newNonce } from "../posix/frames.ts";
-import { FIRST_HOP, hopPreambleText } from "../posix/first_hop.ts";
+import { type BecomeHop, FIRST_HOP, hopPreambleText } from "../posix/first_hop.ts";
 import {
   commandText,
   cwdCheck,
@@ -308,6 +308,8 @@ export class Session {
   /** Calls begin with start frames (per-call relays): what comes before them is dropped. */
   #startFrames = false;
   #endCall: (() => void) | null = null;
+  /** Whom the session shell runs as, when not the login user (its calls' kills go the same way). */
+  #become: BecomeHop | null = null;
 
   private constructor(
     master: Master,
@@ -355,7 +357,12 @@ export class Session {
     target: Target,
     options: SshConnectOptions,
     log: Logger,
-    how: { stateful: boolean; cwd?: string | undefined; signal?: AbortSignal | undefined },
+    how: {
+      stateful: boolean;
+      cwd?: string | undefined;
+      signal?: AbortSignal | undefined;
+      become?: BecomeHop | null;
+    },
   ): Promise<Session> {
     // A stateless session only starts on a channel that is free now: sessions hold their channel
     // for good, and waiting here could starve the channel path of every environment on this
@@ -382,6 +389,7 @@ export class Session {
       throw e;
     }
     const session = new Session(master, target, log, child, release, how.stateful);
+    session.#become = how.become ?? null;
     const nonce = newNonce();
     let ready: string | null = null;
     const call = session.#begin(nonce, {}, true);
@@ -393,7 +401,8 @@ export class Session {
       }
     });
     await session.#write(
-      hopPreambleText(SESSION_BOOT, nonce) + setupScript(nonce, how.stateful, how.cwd),
+      hopPreambleText(SESSION_BOOT, nonce, how.become) +
+        setupScript(nonce, how.stateful, how.cwd),
     ).catch(() => {});
     await withTimeout(Promise.race([readySeen.promise, session.#exited]), 15000);
     session.#call = null;
@@ -462,7 +471,11 @@ export class Session {
       else if (kind === "pid") {
         const pgid = call.pgid = Number(value); // The keeper watches the session shell.
         pgidKnown.resolve();
-        call.output.started(opts, (sig) => this.#master.signalGroup(pgid, sig), call.over.signal);
+        call.output.started(
+          opts,
+          (sig) => this.#master.signalGroup(pgid, sig, this.#become),
+          call.over.signal,
+        );
       } else if (kind === "cwd") call.cwd = value;
       else if (kind === "exit") {
         call.exit = Number(value);
@@ -567,7 +580,7 @@ export class Session {
   async #kill(call: Call): Promise<void> {
     if (call.pgid === null) await withTimeout(Promise.race([call.pgidKnown, call.finished]), 2000);
     if (call.exit !== null) return;
-    if (call.pgid !== null) await this.#master.killGroup(call.pgid);
+    if (call.pgid !== null) await this.#master.killGroup(call.pgid, this.#become);
     if (await withTimeout(call.finished, 5000) === null) {
       this.#log("session did not report after the kill; ending it");
       this.#child.kill("SIGKILL");
@@ -607,15 +620,17 @@ export class SessionPool implements CallRunner {
   #broken: unknown = null;
   #closed = false;
   #cwd: string | undefined;
+  #become: BecomeHop | null;
 
   constructor(
     master: Master,
     target: Target,
     options: SshConnectOptions,
     log: Logger,
-    how: { size: number; stateful: boolean; cwd?: string | undefined },
+    how: { size: number; stateful: boolean; cwd?: string | undefined; become?: BecomeHop | null },
   ) {
     this.#cwd = how.cwd;
+    this.#become = how.become ?? null;
     this.#master = master;
     this.#target = target;
     this.#options = options;
@@ -658,6 +673,7 @@ export class SessionPool implements CallRunner {
               stateful: this.#stateful,
               cwd: this.#cwd,
               signal,
+              become: this.#become,
             },
           );
           this.#all.add(session);

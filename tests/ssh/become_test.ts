@@ -60,6 +60,12 @@ liveSshTest("become: sudo -n runs calls, kills and file operations as root", asy
       });
       const id = await env.exec(["id", "-u"]);
       assert.deepEqual([id.code, dec.decode(id.stdout)], [0, "0\n"], `${session}`);
+      // With sessions, the calls run in a session shell of root's (the fast path): a bash.
+      const parent = await env.exec("ps -o user=,comm= -p $PPID");
+      assert.equal(
+        dec.decode(parent.stdout).trim().replace(/\s+/g, " "),
+        session === false ? "root sh" : "root bash",
+      );
       assert.equal(
         dec.decode((await env.exec(["id", "-u"], { become: null })).stdout),
         `${(await host.remote("id -u")).stdout}`,
