@@ -8,20 +8,9 @@
  * @module
  */
 
-import type {
-  ChildProcess,
-  Environment,
-  ExecOptions,
-  ExecResult,
-  ShellCommand,
-  ShellValue,
-  SpawnOptions,
-} from "../core/environment.ts";
+import type { Environment, ExecOptions } from "../core/environment.ts";
 import { UsageError } from "../core/errors.ts";
-import type * as F from "../core/files.ts";
-import { spawnVia } from "../core/spawn.ts";
-import { shellTemplate, TemplateCommand } from "../core/template.ts";
-import type { PullOptions, PullResult, PushOptions, TreeResult } from "../core/tree_types.ts";
+import { type Hooks, withHooks } from "../core/hooks.ts";
 import { bwrapPrefix, type Sandbox, SANDBOX_PROBE, sandboxFailure } from "../posix/sandbox.ts";
 import { guard, pathResolver } from "./guard.ts";
 import { underRoot } from "../util/path.ts";
@@ -69,32 +58,16 @@ function checkSandbox(sandbox: Sandbox): void {
   }
 }
 
-class SandboxedEnvironment implements Environment {
-  readonly #inner: Environment;
-  readonly #sandbox: Sandbox;
-  readonly #prefix: readonly string[];
-  #probe: Promise<void> | null = null;
-
-  constructor(inner: Environment, sandbox: Sandbox) {
-    checkSandbox(sandbox);
-    this.#inner = inner;
-    this.#sandbox = sandbox;
-    this.#prefix = bwrapPrefix(sandbox);
-  }
-
-  get kind(): Environment["kind"] {
-    return this.#inner.kind;
-  }
-
-  get label(): string {
-    return this.#inner.label;
-  }
-
+/** The hooks that put `sandbox` around every exec and spawn of `env`. */
+function sandboxHooks(env: Environment, sandbox: Sandbox): Hooks {
+  checkSandbox(sandbox);
+  const prefix = bwrapPrefix(sandbox);
+  const visible = sandbox.read === undefined ? null : [...sandbox.read, ...sandbox.write];
+  let probe: Promise<void> | null = null;
   /** Probes the host once; a failed probe is tried again on the next call. */
-  #ready(signal: AbortSignal | undefined): Promise<void> {
-    this.#probe ??= (async () => {
-      const argv = this.#prefix.slice(0, -1);
-      const r = await this.#inner.exec(["sh", "-c", SANDBOX_PROBE, "sh", ...argv], {
+  const ready = (signal: AbortSignal | undefined) => {
+    probe ??= (async () => {
+      const r = await env.exec(["sh", "-c", SANDBOX_PROBE, "sh", ...prefix.slice(0, -1)], {
         timeoutMs: 30_000,
         ...(signal ? { signal } : {}),
       });
@@ -102,101 +75,34 @@ class SandboxedEnvironment implements Environment {
       if (failure) {
         throw new SandboxError(
           failure.kind,
-          `Cannot sandbox on ${this.label}: ${failure.reason}`,
+          `Cannot sandbox on ${env.label}: ${failure.reason}`,
           failure.hint,
         );
       }
     })();
-    return this.#probe.catch((e) => {
-      this.#probe = null;
+    return probe.catch((e) => {
+      probe = null;
       throw e;
     });
-  }
-
-  async exec(command: readonly string[] | string, options: ExecOptions = {}): Promise<ExecResult> {
-    const cwd = options.cwd;
-    const visible = this.#sandbox.read === undefined
-      ? null
-      : [...this.#sandbox.read, ...this.#sandbox.write];
-    if (visible && cwd !== undefined && cwd.startsWith("/") && !underRoot(cwd, visible)) {
-      throw new SandboxError(
-        "config",
-        `The working directory ${JSON.stringify(cwd)} is outside the sandbox's paths`,
-        "Run in a directory under the sandbox's read or write paths",
-      );
-    }
-    await this.#ready(options.signal);
-    const inner = typeof command === "string" ? ["sh", "-c", command] : [...command];
-    return await this.#inner.exec([...this.#prefix, ...inner], options);
-  }
-
-  spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
-    return spawnVia((c, o) => this.exec(c, o), command, options);
-  }
-
-  $(strings: TemplateStringsArray, ...values: ShellValue[]): ShellCommand {
-    return new TemplateCommand(this, shellTemplate(strings, ...values));
-  }
-
-  readFile(path: string, options?: F.ReadFileOptions): Promise<Uint8Array> {
-    return this.#inner.readFile(path, options);
-  }
-
-  readFileStream(
-    path: string,
-    sink: (chunk: Uint8Array) => void,
-    options?: F.DownloadOptions,
-  ): Promise<number> {
-    return this.#inner.readFileStream(path, sink, options);
-  }
-
-  writeFile(
-    path: string,
-    data: Uint8Array | string | ReadableStream<Uint8Array>,
-    options?: F.WriteFileOptions,
-  ): Promise<void> {
-    return this.#inner.writeFile(path, data, options);
-  }
-
-  upload(localPath: string, path: string, options?: F.WriteFileOptions): Promise<number> {
-    return this.#inner.upload(localPath, path, options);
-  }
-
-  download(path: string, localPath: string, options?: F.DownloadOptions): Promise<number> {
-    return this.#inner.download(path, localPath, options);
-  }
-
-  stat(path: string, options?: F.StatOptions): Promise<F.FileInfo> {
-    return this.#inner.stat(path, options);
-  }
-
-  list(path: string, options?: F.ListOptions): Promise<F.FileInfo[]> {
-    return this.#inner.list(path, options);
-  }
-
-  remove(path: string, options?: F.RemoveOptions): Promise<void> {
-    return this.#inner.remove(path, options);
-  }
-
-  mkdir(path: string, options?: F.MkdirOptions): Promise<void> {
-    return this.#inner.mkdir(path, options);
-  }
-
-  push(localDir: string, remoteDir: string, options?: PushOptions): Promise<TreeResult> {
-    return this.#inner.push(localDir, remoteDir, options);
-  }
-
-  pull(remoteDir: string, localDir: string, options?: PullOptions): Promise<PullResult> {
-    return this.#inner.pull(remoteDir, localDir, options);
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
+  };
+  return {
+    async before(op) {
+      if (op.name !== "exec" && op.name !== "spawn") return;
+      const opts = (op.args[1] ?? {}) as ExecOptions;
+      const cwd = opts.cwd;
+      if (visible && cwd !== undefined && cwd.startsWith("/") && !underRoot(cwd, visible)) {
+        throw new SandboxError(
+          "config",
+          `The working directory ${JSON.stringify(cwd)} is outside the sandbox's paths`,
+          "Run in a directory under the sandbox's read or write paths",
+        );
+      }
+      await ready(opts.signal);
+    },
+    rewrite(command) {
+      return [...prefix, ...(typeof command === "string" ? ["sh", "-c", command] : command)];
+    },
+  };
 }
 
 /**
@@ -214,7 +120,7 @@ class SandboxedEnvironment implements Environment {
  * ```
  */
 export function withSandbox(env: Environment, sandbox: Sandbox): Environment {
-  return guard(new SandboxedEnvironment(env, sandbox), {
+  return guard(withHooks(env, sandboxHooks(env, sandbox)), {
     paths: { write: [...sandbox.write] },
     resolvePath: pathResolver(env),
   });

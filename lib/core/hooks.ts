@@ -101,6 +101,11 @@ export interface Hooks {
   /** Receives errors thrown by `after`. */
   onHookError?(error: unknown, op: Operation): void;
   /**
+   * Changes the command an exec or spawn runs, after `before` saw it as the caller asked (a
+   * sandbox puts its program in front). Hooks wrapped around these still see the original.
+   */
+  rewrite?(command: readonly string[] | string): readonly string[] | string;
+  /**
    * Called by the wrapper's `close()` before the environment closes: finish what the hooks still
    * do in the background (an audit log's queued lines).
    */
@@ -188,9 +193,10 @@ class HookedEnvironment implements Environment {
     // A spawn is exec with streamed output: its exec call carries the spawn's own options, so the
     // hooks (at every layer) see one "spawn" operation with what the caller gave.
     const spawned = spawnOptionsOf(options);
+    const run = () => this.#inner.exec(this.#hooks.rewrite?.(command) ?? command, options);
     return spawned
-      ? this.#run("spawn", [command, spawned], () => this.#inner.exec(command, options))
-      : this.#run("exec", [command, options], () => this.#inner.exec(command, options));
+      ? this.#run("spawn", [command, spawned], run)
+      : this.#run("exec", [command, options], run);
   }
 
   spawn(command: readonly string[] | string, options: SpawnOptions = {}): ChildProcess {
