@@ -36,8 +36,10 @@ export async function checkProtected(file: string, ctx: ProtectContext): Promise
   const real = await Deno.realPath(file);
   const dir = real.slice(0, real.lastIndexOf("/")) || "/";
   const uid = Deno.uid();
+  const owners: (number | null)[] = [];
   for (const [what, path] of [["file", real], ["directory", dir]] as const) {
     const info = await Deno.stat(path);
+    owners.push(info.uid);
     const mode = info.mode ?? 0;
     const sticky = (mode & 0o1000) !== 0 && what === "directory";
     if ((mode & 0o022) !== 0 && !sticky) {
@@ -63,7 +65,7 @@ export async function checkProtected(file: string, ctx: ProtectContext): Promise
     }
     return [];
   }
-  const mine = (await Deno.stat(real)).uid === uid || (await Deno.stat(dir)).uid === uid;
+  const mine = owners.includes(uid);
   return mine
     ? [
       `the policy in ${real} can be changed by what it allows: this user can write the file ` +
