@@ -152,3 +152,27 @@ liveSshTest(
     }
   },
 );
+
+Deno.test("sandbox on the local backend: read-only outside the write paths", async () => {
+  const which = await new Deno.Command("sh", { args: ["-c", "command -v bwrap"] }).output();
+  if (which.code !== 0) {
+    if (Deno.env.get("CI") === "true") throw new Error("bwrap is not installed");
+    // deno-lint-ignore no-console
+    console.error("local sandbox test skipped: bwrap is not installed (apt install bubblewrap)");
+    return;
+  }
+  const home = Deno.env.get("HOME") ?? "/root";
+  const dir = await Deno.makeTempDir({ dir: home, prefix: "yonder-local-sandbox-" });
+  try {
+    await Deno.mkdir(`${dir}/in`);
+    await using env = withSandbox(new LocalEnvironment(), { kind: "bwrap", write: [`${dir}/in`] });
+    const inside = await env.exec(["sh", "-c", `echo ok > '${dir}/in/f' && cat '${dir}/in/f'`]);
+    assert.deepEqual([inside.code, dec.decode(inside.stdout)], [0, "ok\n"]);
+    const outside = await env.exec(`echo x > '${dir}/f'`);
+    assert.notEqual(outside.code, 0);
+    assert.match(dec.decode(outside.stderr), /Read-only file system/);
+    await assert.rejects(Deno.stat(`${dir}/f`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
