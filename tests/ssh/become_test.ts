@@ -100,6 +100,17 @@ liveSshTest("become: sudo -n runs calls, kills and file operations as root", asy
       assert.ok(d instanceof BecomeError, String(d));
       assert.equal(d.kind, "missing");
     }
+    // A stateful session (root's) refuses a call as anyone else; its own calls run as root.
+    {
+      await using env = await SshEnvironment.open(host.target, {
+        ...host.connect,
+        session: "stateful",
+        become: { method: "sudo" },
+      });
+      assert.equal(dec.decode((await env.exec("cd /tmp; id -u")).stdout), "0\n");
+      assert.equal(dec.decode((await env.exec("pwd")).stdout), "/tmp\n");
+      await assert.rejects(env.exec(["id"], { become: null }), /stateful session cannot run/);
+    }
     // The CLI: --become prints root's id; a password rule exits 2 with the kind.
     const cli = await runCli(["exec", ...connFlags(host), "--become", "--", "id", "-u"]);
     assert.deepEqual([cli.code, cli.stdout], [0, "0\n"], cli.stderr);
