@@ -63,7 +63,7 @@ export function becomeFailure(b: BecomeHop, stderrTail: string): BecomeError | n
     );
   }
   if (
-    /password is required|Authorization required|doas: Authentication failed|no password was provided/i
+    /password is required|interactive authentication is required|Authorization required|doas: Authentication failed|no password was provided/i
       .test(stderrTail)
   ) {
     return new BecomeError(

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { BecomeError } from "../../lib/ssh/become.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
-import { type LiveHost, liveSshTest, openLiveHost } from "../_live.ts";
+import { type LiveHost, liveSshTest, openLiveHost, TEST_HOST_ENV } from "../_live.ts";
+import { startSshd } from "../fixtures/sshd.ts";
 import { connFlags, hostEntry, MAIN, runCli } from "../cli/_run.ts";
 
 const dec = new TextDecoder();
@@ -270,4 +271,72 @@ Deno.test("BecomeGate answers a sudo that ignores -p (sudo-rs) once, and fails t
     e.encode("\nsudo: Authentication failed, try again.\n[sudo: authenticate] Password: "),
   );
   await assert.rejects(wrong.open, /password was refused/);
+});
+
+/**
+ * A stand-in for sudo-rs, first on the login user's PATH: it ignores `-p`, asks with its own
+ * words, says what sudo-rs says under `-n`, and on the right password hands over to the real sudo
+ * (whose NOPASSWD rule for root then lets it through).
+ */
+function fakeSudoRs(password: string): string {
+  return `#!/bin/sh
+n=; u=root
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) n=1 ;; -S|-H) ;; -p) shift ;; -u) shift; u=$1 ;; --) shift; break ;; -*) ;; *) break ;;
+  esac
+  shift
+done
+if [ -n "$n" ]; then echo 'sudo: interactive authentication is required' >&2; exit 1; fi
+tries=0
+while :; do
+  printf '[sudo: authenticate] Password: ' >&2
+  IFS= read -r pw || exit 1
+  [ "$pw" = '${password}' ] && break
+  tries=$((tries + 1))
+  [ $tries -ge 3 ] && { echo 'sudo: 3 incorrect authentication attempts' >&2; exit 1; }
+  echo 'sudo: Authentication failed, try again.' >&2
+done
+exec /usr/bin/sudo -n -u "$u" -- "$@"
+`;
+}
+
+liveSshTest("become with a password through a sudo-rs-like sudo that ignores -p", async () => {
+  if (await skipWithoutSudo()) return;
+  if (Deno.env.get(TEST_HOST_ENV)) return; // An external host: its PATH is not ours to set.
+  const password = `pw-${crypto.randomUUID()}`;
+  const bin = await Deno.makeTempDir({ prefix: "yonder-sudo-rs-" });
+  await Deno.chmod(bin, 0o755);
+  await Deno.writeTextFile(`${bin}/sudo`, fakeSudoRs(password), { mode: 0o755 });
+  await Deno.chmod(`${bin}/sudo`, 0o755);
+  await using fixture = await startSshd({
+    extraConfig: [`SetEnv PATH=${bin}:/usr/local/bin:/usr/bin:/bin`],
+  });
+  const removeRules = await sudoRules({ target: fixture.target } as LiveHost);
+  try {
+    for (const session of ["stateless", false] as const) {
+      await using env = await SshEnvironment.open(fixture.target, {
+        ...fixture.connect,
+        session,
+      });
+      // The stand-in is the sudo the login shell finds.
+      assert.equal(dec.decode((await env.exec("command -v sudo")).stdout), `${bin}/sudo\n`);
+      const root = { method: "sudo" as const, password };
+      const r = await env.exec(["sh", "-c", "id -u; cat"], { become: root, stdin: "stdin\n" });
+      assert.deepEqual([r.code, dec.decode(r.stdout)], [0, "0\nstdin\n"], dec.decode(r.stderr));
+      assert.ok(!dec.decode(r.stderr).includes("authenticate"), "sudo's prompt leaked");
+      const started = performance.now();
+      const wrong = await env.exec(["id"], { become: { ...root, password: "nope" } })
+        .catch((e) => e);
+      assert.ok(wrong instanceof BecomeError, String(wrong));
+      assert.equal(wrong.kind, "wrong_password");
+      assert.ok(performance.now() - started < 5000);
+      const none = await env.exec(["id"], { become: { method: "sudo" } }).catch((e) => e);
+      assert.ok(none instanceof BecomeError, String(none));
+      assert.equal(none.kind, "password_required", none.message);
+    }
+  } finally {
+    await removeRules();
+    await Deno.remove(bin, { recursive: true });
+  }
 });
