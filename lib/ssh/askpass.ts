@@ -13,7 +13,10 @@
 const HELPER = `#!/bin/sh
 t=\${YONDER_TTY:?}
 exec 3<>"$t" || exit 1
-case \${SSH_ASKPASS_PROMPT:-} in
+k=\${SSH_ASKPASS_PROMPT:-}
+# ssh leaves SSH_ASKPASS_PROMPT unset for a host key question: show that yes/no answer as typed.
+case "$1" in *'(yes/no'*) k=confirm ;; esac
+case $k in
   none) printf '%s\\n' "$1" >&3; exit 0 ;;
   confirm) printf '%s ' "$1" >&3; IFS= read -r a <&3 || exit 1 ;;
   *)

@@ -56,13 +56,14 @@ export async function runCli(
 const ptyDec = new TextDecoder();
 
 /**
- * Runs the CLI on a pty (util-linux `script`); when `ask` is given, types `answer` once the screen
- * shows it (as a person would: after the prompt, with echo off). Returns the code and the screen.
+ * Runs the CLI on a pty (util-linux `script`); for each of `asks` in turn, types its `answer` once
+ * the screen shows its prompt after the previous answer (as a person would: after the prompt,
+ * with echo off). Returns the code and the screen.
  */
 export async function onPty(
   args: string[],
   env: Record<string, string>,
-  ask?: { prompt: RegExp; answer: string },
+  asks?: { prompt: RegExp; answer: string } | { prompt: RegExp; answer: string }[],
 ): Promise<{ code: number; screen: string }> {
   const line = [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args]
     .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
@@ -74,16 +75,19 @@ export async function onPty(
     env: { NO_COLOR: "1", ...env },
   }).spawn();
   const w = child.stdin.getWriter();
+  const queue = asks === undefined ? [] : Array.isArray(asks) ? [...asks] : [asks];
   let screen = "";
-  let typed = false;
+  let from = 0;
   const reader = (async () => {
     for await (const chunk of child.stdout) {
       screen += ptyDec.decode(chunk, { stream: true });
-      if (ask && !typed && ask.prompt.test(screen)) {
-        typed = true;
+      const next = queue[0];
+      if (next && next.prompt.test(screen.slice(from))) {
+        queue.shift();
+        from = screen.length;
         // The helper turns echo off right after printing the prompt.
         await new Promise((r) => setTimeout(r, 300));
-        await w.write(new TextEncoder().encode(ask.answer));
+        await w.write(new TextEncoder().encode(next.answer));
       }
     }
   })();
