@@ -1,6 +1,6 @@
 /** Pieces every CLI command shares: connection flags, the environment to use, error reporting. */
 
-import { PolicyRefused } from "../core/policy.ts";
+import { PolicyRefused, type PolicyRequest, type Verdict } from "../core/policy.ts";
 import type { FlagSpec } from "./_args.ts";
 import type { Become, Environment, Logger } from "../core/environment.ts";
 import {
@@ -259,6 +259,11 @@ export interface OpenExtra {
    * audit log still does). Nothing the caller names runs this way.
    */
   ownProbes?: boolean;
+  /**
+   * Asks whether a command the policy sends for approval may run (the MCP server's elicitation or
+   * out-of-band approval), instead of `--approve` and the terminal.
+   */
+  approver?: (req: PolicyRequest, verdict: Verdict, host: string) => Promise<boolean | string>;
 }
 
 /** Opens the environment the flags select: SSH when a target is given, else local. */

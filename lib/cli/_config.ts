@@ -62,15 +62,10 @@ async function readLine(tty: Deno.FsFile, signal: AbortSignal | undefined): Prom
 }
 
 /**
- * Asks on the terminal whether to run `req`, showing its exact argv (or script), host and cwd;
- * false without a terminal. Default no.
+ * Shows `text` on the terminal and asks `question` [y/N]; false without a terminal (stdin or
+ * stderr one, and `/dev/tty` openable), on no, or at the terminal's end. Default no.
  */
-async function askOnTty(
-  io: Io,
-  req: PolicyRequest,
-  verdict: Verdict,
-  host: string,
-): Promise<boolean> {
+export async function confirmOnTty(io: Io, text: string, question: string): Promise<boolean> {
   if (!Deno.stdin.isTerminal() && !(io.stderrIsTerminal?.() ?? false)) return false;
   let tty: Deno.FsFile;
   try {
@@ -79,20 +74,27 @@ async function askOnTty(
     return false; // No controlling terminal.
   }
   try {
-    const what = typeof req.command === "string"
-      ? `  script: ${JSON.stringify(req.command)}`
-      : `  argv: ${JSON.stringify(req.command)}`;
-    const env = req.env && req.env.length > 0 ? `\n  env:  ${req.env.join(" ")}` : "";
-    await tty.write(enc.encode(
-      `yonder: approval needed: ${verdict.rule}: ${verdict.reason}\n  host: ${host}\n` +
-        `  cwd:  ${req.cwd ?? "(default)"}\n${what}${env}\nRun it? [y/N] `,
-    ));
+    await tty.write(enc.encode(`${text}\n${question} [y/N] `));
     const answer = await readLine(tty, io.signal);
     if (answer === null) await tty.write(enc.encode("\n"));
     return answer !== null && /^\s*y(es)?\s*$/i.test(answer);
   } finally {
     tty.close();
   }
+}
+
+/** Asks on the terminal whether to run `req`, showing its exact argv (or script), host and cwd. */
+function askOnTty(io: Io, req: PolicyRequest, verdict: Verdict, host: string): Promise<boolean> {
+  const what = typeof req.command === "string"
+    ? `  script: ${JSON.stringify(req.command)}`
+    : `  argv: ${JSON.stringify(req.command)}`;
+  const env = req.env && req.env.length > 0 ? `\n  env:  ${req.env.join(" ")}` : "";
+  return confirmOnTty(
+    io,
+    `yonder: approval needed: ${verdict.rule}: ${verdict.reason}\n  host: ${host}\n` +
+      `  cwd:  ${req.cwd ?? "(default)"}\n${what}${env}`,
+    "Run it?",
+  );
 }
 
 /** The one host `remote` names: a host, a target, or a group of exactly one. */
@@ -173,8 +175,11 @@ export async function openConfigured(
   const env = box ? withSandbox(opened, box) : opened;
   if (!fenced && !r.audit) return { env, defaults };
   const label = r.name ?? env.label;
-  const approve = async (req: PolicyRequest, verdict: Verdict) =>
-    v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false;
+  const approver = extra.approver;
+  const approve = approver
+    ? (req: PolicyRequest, verdict: Verdict) => approver(req, verdict, label)
+    : async (req: PolicyRequest, verdict: Verdict) =>
+      v.approve ? "flag" : (await askOnTty(io, req, verdict, label)) ? "tty" : false;
   return {
     env: guard(env, {
       ...(fenced && r.policy ? { policy: r.policy } : {}),

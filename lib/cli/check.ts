@@ -32,7 +32,8 @@ ${CONNECTION_HELP}
 
 Exit codes: 0 all probes pass; 1 a tool is missing; 255 cannot connect or authenticate.`;
 
-interface Probe {
+/** One probe's outcome. */
+export interface Probe {
   name: string;
   ok: boolean;
   detail: string;
@@ -92,6 +93,23 @@ export async function checkCommand(argv: string[], io: Io): Promise<number> {
   }
   if (json) await printJson(io, target, probes);
   return probes.every((p) => p.ok) ? EXIT.ok : EXIT.failure;
+}
+
+/** The probes `check --json` reports, of `env` (opened since `started`): the MCP check tool's. */
+export async function probeAll(env: Environment, started: number): Promise<Probe[]> {
+  const probes: Probe[] = [connectProbe(env, started)];
+  try {
+    await runProbes(env, (p) => Promise.resolve(void probes.push(p)));
+  } catch (e) {
+    if (!(e instanceof YonderError)) throw e;
+    probes.push({
+      name: "exec",
+      ok: false,
+      detail: e.message,
+      ...(e.hint ? { hint: e.hint } : {}),
+    });
+  }
+  return probes;
 }
 
 /** Collects the probes; `report` also prints each as a line, unless the output is JSON. */
