@@ -25,6 +25,8 @@ Commands:
   config    check yonder.yaml and print what yonder makes of it (config check)
   hosts     list the configured hosts and groups (--json)
   init      write a yonder.yaml for one host, show the ssh_config block, run check
+  mcp       serve the Model Context Protocol on stdio: exec, jobs, files, trees for agents
+  approve   list and grant the approvals MCP servers wait for
 
 Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
 
@@ -69,6 +71,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   init: async () => {
     const { INIT_HELP, initCommand } = await import("./init.ts");
     return { run: initCommand, help: INIT_HELP };
+  },
+  mcp: async () => {
+    const { MCP_HELP, mcpCommand } = await import("./mcp/server.ts");
+    return { run: mcpCommand, help: MCP_HELP };
+  },
+  approve: async () => {
+    const { APPROVE_HELP, approveCommand } = await import("./approve.ts");
+    return { run: approveCommand, help: APPROVE_HELP };
   },
   audit: async () => {
     const { AUDIT_HELP, auditCommand } = await import("./audit.ts");
