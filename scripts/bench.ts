@@ -15,6 +15,7 @@ import { SshEnvironment } from "../lib/ssh/environment.ts";
 import { guard } from "../lib/config/guard.ts";
 import type { Environment } from "../lib/core/environment.ts";
 import { benchFiles, fixtureCliFlags } from "./bench_files.ts";
+import { benchMcp } from "./bench_mcp.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -402,6 +403,7 @@ export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = 
   session: benchSession,
   policy: benchPolicy,
   files: (f) => benchFiles(f, 9),
+  mcp: (f) => benchMcp(f),
 };
 
 if (import.meta.main) {

@@ -386,3 +386,55 @@ liveSshTest("yonder mcp: 100 concurrent exec calls over one client all succeed",
     );
   });
 });
+
+liveSshTest(
+  "yonder mcp: progress notifications carry bytes and last lines, never env secrets",
+  async () => {
+    await using host = await openLiveHost();
+    await using s = await serve(connFlags(host));
+    const secret = `tok-${crypto.randomUUID()}`;
+    const seen: { progress: number; message?: string }[] = [];
+    const r = await s.client.callTool(
+      {
+        name: "exec",
+        arguments: {
+          script:
+            'i=0; while [ $i -lt 12 ]; do echo "step $i key=$TOKEN"; i=$((i+1)); sleep 0.2; done',
+          env: { TOKEN: secret },
+        },
+      },
+      undefined,
+      { onprogress: (p: { progress: number; message?: string }) => void seen.push(p) },
+    );
+    const out = (r.structuredContent as { stdout: string }).stdout;
+    assert.match(out, new RegExp(`step 11 key=${secret}`)); // the result itself is the command's
+    assert.ok(seen.length >= 2, `progress notifications: ${seen.length}`);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.progress > seen[i - 1]!.progress);
+    assert.ok(seen.some((p) => /step \d+ key=\*\*\*/.test(p.message ?? "")), JSON.stringify(seen));
+    assert.ok(!JSON.stringify(seen).includes(secret), "a secret reached a progress message");
+  },
+);
+
+liveSshTest(
+  "yonder mcp: SIGTERM to the server kills its jobs; --allow-any-host reaches a target",
+  async () => {
+    await using host = await openLiveHost();
+    const c = host.connect;
+    const flags = [
+      "--allow-any-host",
+      ...(c.identityFile ? ["-i", c.identityFile] : []),
+      ...(c.knownHostsFile ? ["--known-hosts", c.knownHostsFile] : []),
+    ];
+    const s = await serve(flags);
+    try {
+      const r = await s.call("exec", { host: host.target, argv: ["sleep", "123"], wait_s: 0.2 });
+      assert.equal(r.status, "running");
+      await until("sleep 123 runs", async () => (await sleeping(host, 123)) !== "");
+      Deno.kill(s.transport.pid!, "SIGTERM");
+      await until("no sleep 123", async () => (await sleeping(host, 123)) === "", 10_000);
+    } finally {
+      await s.client.close();
+    }
+    assert.match(s.stderr(), /interrupted: stopping the running commands/);
+  },
+);
