@@ -22,13 +22,19 @@ way); the agent then repeats its call with the id, and only that very call runs,
 
 const enc = new TextEncoder();
 
+/** A request as the human reads it: every word the agent chose JSON-quoted (no terminal tricks). */
 function describe(r: ApprovalRequest): string {
   const what = typeof r.command === "string"
     ? `script: ${JSON.stringify(r.command)}`
     : `argv: ${JSON.stringify(r.command)}`;
-  return `${r.id}  host ${r.host}  expires ${r.expires}${r.approved ? "  (approved)" : ""}\n` +
-    `  rule: ${r.rule}: ${r.reason}\n  cwd:  ${r.cwd ?? "(default)"}\n  ${what}` +
-    (r.env.length > 0 ? `\n  env:  ${r.env.join(" ")}` : "");
+  const input = r.stdin_bytes > 0 || r.env.length > 0
+    ? `\n  input: ${r.stdin_bytes} bytes of stdin; values and stdin sha256 ${r.input_sha256}`
+    : "";
+  return `${r.id}  host ${JSON.stringify(r.host)}  expires ${r.expires}${
+    r.approved ? "  (approved)" : ""
+  }\n  rule: ${r.rule}: ${JSON.stringify(r.reason)}\n  cwd:  ${
+    r.cwd === null ? "(default)" : JSON.stringify(r.cwd)
+  }\n  ${what}${r.env.length > 0 ? `\n  env:  ${JSON.stringify(r.env)}` : ""}${input}`;
 }
 
 /** `yonder approve`. */
@@ -69,7 +75,9 @@ export async function approveCommand(argv: string[], io: Io): Promise<number> {
     await say(io, `yonder: ${id} not approved (no terminal, or not answered yes)`);
     return EXIT.failure;
   }
-  if (!await grant(id)) throw new UsageError(`Request "${id}" expired meanwhile`);
+  if (!await grant(id, req)) {
+    throw new UsageError(`Request "${id}" expired or changed meanwhile: nothing approved`);
+  }
   await say(io, `yonder: approved ${id}: the agent may now repeat its call with this id`);
   return EXIT.ok;
 }

@@ -302,12 +302,14 @@ liveSshTest(
       const args = ["--config", config];
       // Elicitation: declined → refused, nothing ran; accepted → runs.
       let answer: "accept" | "decline" | "cancel" = "decline";
+      let slow = 0;
       let asked = "";
       {
         await using s = await serve(args, {
           env,
-          elicit: (message) => {
+          elicit: async (message) => {
             asked = message;
+            await new Promise((res) => setTimeout(res, slow));
             return answer === "accept"
               ? { action: "accept", content: { approve: true } }
               : { action: answer };
@@ -322,6 +324,15 @@ liveSshTest(
         r = await s.raw("exec", { argv: ["touch", marker] });
         assert.equal(r.isError, true);
         assert.equal(await exists(), "");
+        // A user slower than the call waits: the call returns a job, and the refusal shows later.
+        slow = 1500;
+        const late = await s.call("exec", { argv: ["touch", marker], wait_s: 0.3 });
+        assert.equal(late.status, "running");
+        const ended = await s.call("job_wait", { job_id: late.job_id, wait_s: 10 });
+        assert.equal(ended.status, "failed");
+        assert.match(ended.error as string, /PolicyRefused: refused: touch/);
+        assert.equal(await exists(), "");
+        slow = 0;
         answer = "accept";
         const ok = await s.call("exec", { argv: ["touch", marker] });
         assert.equal(ok.exit_code, 0);
@@ -334,28 +345,65 @@ liveSshTest(
       await host.remote(`rm -f ${marker}`);
       // No elicitation: a request for a human; nothing runs until it is approved, then once.
       await using s = await serve(args, { env });
-      const r = await s.call("exec", { argv: ["touch", marker] });
+      const call = { argv: ["touch", marker], stdin: "for the record\n" };
+      const r = await s.call("exec", call);
       assert.equal(r.status, "approval_required");
       const id = r.approval_id as string;
       assert.match(id, /^a-[0-9a-f]{12}$/);
       assert.equal(await exists(), "");
       // Not yet approved: the repeated call is refused and files nothing new.
-      const early = await s.raw("exec", { argv: ["touch", marker], approval_id: id });
+      const early = await s.raw("exec", { ...call, approval_id: id });
       assert.equal((early.structuredContent as { status?: string })?.status, "approval_required");
+      assert.equal(await exists(), "");
+      // A forged approval file (an id this server never filed) approves nothing.
+      const forged = "a-0123456789ab";
+      const now = Date.now();
+      await Deno.writeTextFile(
+        `${runtime}/yonder/approvals/${forged}.json`,
+        JSON.stringify({
+          id: forged,
+          host: "box",
+          command: call.argv,
+          cwd: null,
+          env: [],
+          input_sha256: "0",
+          stdin_bytes: 0,
+          rule: "touch",
+          reason: "x",
+          created: new Date(now).toISOString(),
+          expires: new Date(now + 60_000).toISOString(),
+          pid: 1,
+          approved: new Date(now).toISOString(),
+        }),
+      );
+      const fake = await s.call("exec", { argv: ["touch", marker], approval_id: forged });
+      assert.equal(fake.status, "approval_required");
       assert.equal(await exists(), "");
       // The human: a listing, then yes on a terminal.
       const list = await onPty(["approve"], env);
       assert.match(list.screen, new RegExp(id));
-      assert.match(list.screen, /host box/);
+      assert.match(list.screen, /host "box"/);
+      assert.match(list.screen, /15 bytes of stdin/);
       const granted = await onPty(["approve", id], env, { prompt: /Approve it\?/, answer: "y\n" });
       assert.equal(granted.code, 0, granted.screen);
-      // Another command with the id does not run; the very call does, once.
-      const other = await s.raw("exec", { argv: ["touch", `${marker}-other`], approval_id: id });
-      assert.notEqual((other.structuredContent as { exit_code?: number })?.exit_code, 0);
-      const done = await s.call("exec", { argv: ["touch", marker], approval_id: id });
+      // Another command, or other stdin, with the id does not run; the very call does, once.
+      const other = await s.call("exec", {
+        ...call,
+        argv: ["touch", `${marker}-other`],
+        approval_id: id,
+      });
+      assert.equal(other.status, "approval_required");
+      const otherInput = await s.call("exec", {
+        ...call,
+        stdin: "something else\n",
+        approval_id: id,
+      });
+      assert.equal(otherInput.status, "approval_required");
+      assert.equal(await exists(), "");
+      const done = await s.call("exec", { ...call, approval_id: id });
       assert.equal(done.exit_code, 0);
       assert.equal(await exists(), "yes\n");
-      const again = await s.call("exec", { argv: ["touch", marker], approval_id: id });
+      const again = await s.call("exec", { ...call, approval_id: id });
       assert.equal(again.status, "approval_required");
       // The audit log saw the refusals and both approvals.
       const events = (await Deno.readTextFile(`${dir}/audit.jsonl`)).trim().split("\n")

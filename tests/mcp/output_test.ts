@@ -22,18 +22,24 @@ Deno.test("HeadTail keeps the head and the tail of any chunking, and counts ever
   assert.equal(small.omitted(), 0);
 });
 
-Deno.test("HeadTail.readFrom returns what is kept from an offset and counts the gap", () => {
+Deno.test("HeadTail.readFrom stops at the gap, then counts what it skipped", () => {
   const b = new HeadTail(5, 5);
   b.push(enc.encode("0123456789abcdefghij")); // head 01234, tail fghij
   const dec = new TextDecoder();
-  let r = b.readFrom(0, 100);
-  assert.deepEqual([dec.decode(r.bytes), r.skipped, r.next], ["01234fghij", 10, 20]);
-  r = b.readFrom(3, 4);
-  assert.deepEqual([dec.decode(r.bytes), r.skipped, r.next], ["34fg", 10, 17]);
-  r = b.readFrom(17, 100);
-  assert.deepEqual([dec.decode(r.bytes), r.skipped, r.next], ["hij", 0, 20]);
-  r = b.readFrom(20, 100);
-  assert.deepEqual([r.bytes.length, r.next], [0, 20]);
+  const read = (from: number, max: number) => {
+    const r = b.readFrom(from, max);
+    return [dec.decode(r.bytes), r.skipped, r.next];
+  };
+  assert.deepEqual(read(0, 100), ["01234", 0, 5]);
+  assert.deepEqual(read(5, 100), ["fghij", 10, 20]);
+  assert.deepEqual(read(3, 4), ["34", 0, 5]);
+  assert.deepEqual(read(12, 2), ["fg", 3, 17]);
+  assert.deepEqual(read(17, 100), ["hij", 0, 20]);
+  assert.deepEqual(read(20, 100), ["", 0, 20]);
+  // Small outputs grow the head as they come; nothing past it means no tail buffer.
+  const small = new HeadTail(1 << 20, 1 << 20);
+  small.push(enc.encode("abc"));
+  assert.deepEqual([dec.decode(small.head()), small.tail().length, small.omitted()], ["abc", 0, 0]);
 });
 
 Deno.test("render: text with the omitted count between head and tail; base64 when not UTF-8", () => {
@@ -55,4 +61,9 @@ Deno.test("render: text with the omitted count between head and tail; base64 whe
   assert.equal(rb.text, null);
   assert.equal(rb.base64, "//4AAQ==");
   assert.equal(render(new HeadTail(4, 4)).text, "");
+  // A running stream that ends inside a character: text now, the character later.
+  const run = new HeadTail(64, 64);
+  run.push(enc.encode("ok é").subarray(0, 4));
+  assert.equal(render(run, true).text, "ok ");
+  assert.equal(render(run).text, null);
 });

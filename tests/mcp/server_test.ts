@@ -174,5 +174,11 @@ Deno.test("MCP hosts: the configured names and groups of one host; others refuse
   await withServer(null, { allowAnyHost: true }, async (client) => {
     const hosts = await client.callTool({ name: "hosts", arguments: {} });
     assert.deepEqual(hosts.structuredContent, { hosts: [], default: null, any_host: true });
+    // An empty name is no host at all (never "this machine").
+    for (const host of ["", "  "]) {
+      const r = await client.callTool({ name: "exec", arguments: { host, argv: ["true"] } });
+      assert.equal(r.isError, true);
+      assert.match(text(r), /An empty host name names no host/);
+    }
   });
 });

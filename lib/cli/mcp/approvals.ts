@@ -25,6 +25,10 @@ export interface ApprovalRequest {
   cwd: string | null;
   /** Names of the variables the call sets. */
   env: readonly string[];
+  /** SHA-256 of what the policy does not see: the variables' values and the stdin. */
+  input_sha256: string;
+  /** Bytes of stdin the call gives. */
+  stdin_bytes: number;
   /** The policy rule that wants an approval, and why. */
   rule: string;
   reason: string;
@@ -50,10 +54,31 @@ function validId(id: string): boolean {
   return /^a-[0-9a-f]{12}$/.test(id);
 }
 
-/** What must match between the request and the repeated call. */
-function sameCall(a: Pick<ApprovalRequest, "host" | "command" | "cwd" | "env">, b: typeof a) {
+/** What a call is, for an approval: what must match between the request and the repeat. */
+export type ApprovalCall = Pick<
+  ApprovalRequest,
+  "host" | "command" | "cwd" | "env" | "input_sha256" | "stdin_bytes"
+>;
+
+/** Whether two calls are the same call. */
+function sameCall(a: ApprovalCall, b: ApprovalCall): boolean {
   return a.host === b.host && JSON.stringify(a.command) === JSON.stringify(b.command) &&
-    a.cwd === b.cwd && JSON.stringify([...a.env].sort()) === JSON.stringify([...b.env].sort());
+    a.cwd === b.cwd && JSON.stringify([...a.env].sort()) === JSON.stringify([...b.env].sort()) &&
+    a.input_sha256 === b.input_sha256 && a.stdin_bytes === b.stdin_bytes;
+}
+
+/** The digest of a call's variable values and stdin (what the policy does not see). */
+export async function inputDigest(
+  env: Record<string, string> | undefined,
+  stdin: Uint8Array | undefined,
+): Promise<string> {
+  const entries = Object.entries(env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const head = new TextEncoder().encode(JSON.stringify(entries) + "\n");
+  const all = new Uint8Array(head.length + (stdin?.length ?? 0));
+  all.set(head);
+  if (stdin) all.set(stdin, head.length);
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Writes a request atomically (the file appears whole). */
@@ -82,7 +107,7 @@ export async function readRequest(id: string, now = Date.now()): Promise<Approva
 
 /** Files a new request and returns it. */
 export async function fileRequest(
-  call: Pick<ApprovalRequest, "host" | "command" | "cwd" | "env" | "rule" | "reason">,
+  call: ApprovalCall & Pick<ApprovalRequest, "rule" | "reason">,
   now = Date.now(),
 ): Promise<ApprovalRequest> {
   const dir = await approvalDir();
@@ -101,14 +126,18 @@ export async function fileRequest(
 
 /**
  * Uses approval `id` for `call`: true (and the request is gone) when it was approved for this
- * very call; false otherwise (not approved yet, another call, expired, unknown).
+ * very call; false otherwise (not approved yet, another call, expired, unknown). `filed` is the
+ * request as its server filed it (kept in memory): a file changed since, or one this server never
+ * filed, approves nothing.
  */
 export async function takeApproval(
   id: string,
-  call: Pick<ApprovalRequest, "host" | "command" | "cwd" | "env">,
+  call: ApprovalCall,
+  filed: ApprovalRequest | undefined,
 ): Promise<boolean> {
   const req = await readRequest(id);
-  if (!req || req.approved === undefined || !sameCall(req, call)) return false;
+  if (!req || !filed || req.approved === undefined) return false;
+  if (!sameCall(req, call) || !sameCall(filed, call) || req.created !== filed.created) return false;
   const dir = await approvalDir();
   try {
     await Deno.remove(`${dir}/${id}.json`); // once: a second use finds nothing
@@ -118,10 +147,10 @@ export async function takeApproval(
   }
 }
 
-/** Marks request `id` approved; false when it is unknown or expired. */
-export async function grant(id: string): Promise<boolean> {
+/** Marks request `id` approved when it is still `shown` (what the human saw); false otherwise. */
+export async function grant(id: string, shown: ApprovalRequest): Promise<boolean> {
   const req = await readRequest(id);
-  if (!req) return false;
+  if (!req || JSON.stringify(req) !== JSON.stringify(shown)) return false;
   await store(await approvalDir(), { ...req, approved: new Date().toISOString() });
   return true;
 }

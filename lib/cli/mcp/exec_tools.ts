@@ -8,9 +8,9 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { UsageError } from "../../core/errors.ts";
 import type { ExecOptions } from "../../core/environment.ts";
-import type { Job, JobOutcome, Jobs } from "./jobs.ts";
+import { describeError, type Job, type JobOutcome, type Jobs } from "./jobs.ts";
 import type { HostPool } from "./hosts.ts";
-import { base64, fromBase64, type HeadTail, type Rendered, utf8 } from "./output.ts";
+import { base64, fromBase64, type HeadTail, type Rendered, utf8, wholeChars } from "./output.ts";
 import type { SdkServer, ToolExtra, ToolResult, Z } from "./sdk.ts";
 
 /** Bytes kept of each stream unless the call says otherwise (half head, half tail). */
@@ -28,6 +28,8 @@ export interface CallContext {
   pending?: { id: string; expires: string };
   /** The call's abort signal (an elicitation ends with it). */
   signal?: AbortSignal;
+  /** What the policy does not see but an approval covers: the variables' values, the stdin. */
+  input?: { env?: Record<string, string>; stdin?: Uint8Array };
 }
 
 /** The context of the tool call in progress. */
@@ -48,11 +50,11 @@ export function ok(structured: Record<string, unknown>, text: string): ToolResul
 
 /** An error result: the message, and the hint on its own line. */
 export function fail(e: unknown): ToolResult {
-  const err = e as { name?: string; message?: string; hint?: string };
-  const text = `${err.name ?? "Error"}: ${err.message ?? String(e)}` +
-    (err.hint ? `\nhint: ${err.hint}` : "");
-  return { isError: true, content: [{ type: "text", text }] };
+  return { isError: true, content: [{ type: "text", text: describeError(e) }] };
 }
+
+/** The call context each job started with (its approval request, once filed). */
+const contexts = new WeakMap<Job, CallContext>();
 
 /** `fn` with its errors turned into error results (the agent reads them; nothing is thrown). */
 export function guarded<A>(
@@ -79,9 +81,13 @@ function streamFields(name: "stdout" | "stderr", r: Rendered): Record<string, un
 
 /** The structured result of an exec or a job. */
 function outcomeFields(job: Job, o: JobOutcome): Record<string, unknown> {
+  // A job refused for want of an approval a human may still give says how to get it.
+  const pending = o.status === "failed" ? contexts.get(job)?.pending : undefined;
   return {
     host: job.info.host,
-    status: o.status,
+    status: pending ? "approval_required" : o.status,
+    ...(o.error !== undefined ? { error: o.error } : {}),
+    ...(pending ? { approval_id: pending.id, expires: pending.expires } : {}),
     exit_code: o.exit_code,
     signal: o.signal,
     ...streamFields("stdout", o.stdout),
@@ -90,6 +96,21 @@ function outcomeFields(job: Job, o: JobOutcome): Record<string, unknown> {
     duration_ms: o.duration_ms,
     ...(o.status === "running" ? { job_id: job.info.id } : {}),
   };
+}
+
+/** A job's outcome as a tool result: the structured fields and a short text. */
+function outcomeResult(job: Job): ToolResult {
+  const o = job.outcome();
+  const fields = outcomeFields(job, o);
+  if (fields.approval_id !== undefined) {
+    const id = fields.approval_id as string;
+    return ok(
+      fields,
+      `approval required: a human must run \`yonder approve ${id}\` on the server's machine ` +
+        `(expires ${fields.expires}); then repeat this call with approval_id: "${id}"`,
+    );
+  }
+  return ok(fields, o.status === "failed" ? `failed: ${o.error}` : outcomeText(job, o));
 }
 
 /** A short text rendering of an outcome. */
@@ -110,10 +131,20 @@ function outcomeText(job: Job, o: JobOutcome): string {
 
 /** The schema of an exec-like result. */
 function outcomeShape(z: Z) {
-  const status = z.enum(["exited", "running", "timed_out", "killed"]);
+  const status = z.enum([
+    "exited",
+    "running",
+    "timed_out",
+    "killed",
+    "failed",
+    "approval_required",
+  ]);
   return {
     host: z.string(),
     status,
+    error: z.string().optional(),
+    approval_id: z.string().optional(),
+    expires: z.string().optional(),
     exit_code: z.number().int().nullable(),
     signal: z.string().nullable(),
     stdout: z.string(),
@@ -167,6 +198,11 @@ function execOptions(a: ExecArgs): ExecOptions {
   return o;
 }
 
+/** The stdin bytes exec was given (a string or bytes, as the arguments make them). */
+function stdinBytes(stdin: ExecOptions["stdin"]): Uint8Array {
+  return typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin as Uint8Array;
+}
+
 /** Words of `text` that must never reach a progress message (the values of the call's env). */
 function redactor(env: Record<string, string> | undefined): (text: string) => string {
   const secrets = Object.values(env ?? {}).filter((v) => v.length >= 4)
@@ -217,40 +253,44 @@ async function execTool(deps: ToolDeps, a: ExecArgs, extra: ToolExtra): Promise<
     MAX_OUTPUT_CAP,
   );
   const timeoutS = a.timeout_s ?? opened.defaults.timeout;
+  // The approver's questions end with the call or with the job (its kill, the server's end).
+  const abort = new AbortController();
   const ctx: CallContext = {
-    signal: extra.signal,
+    signal: AbortSignal.any([extra.signal, abort.signal]),
     ...(a.approval_id ? { approvalId: a.approval_id } : {}),
+    input: {
+      ...(a.env ? { env: a.env } : {}),
+      ...(options.stdin !== undefined ? { stdin: stdinBytes(options.stdin) } : {}),
+    },
   };
-  const onChunk = progressFor(extra, a.env, deps.progressEveryMs ?? 500);
+  // Progress belongs to this request: none once it has answered.
+  let answered = false;
+  const progress = progressFor(extra, a.env, deps.progressEveryMs ?? 500);
+  const onChunk = progress &&
+    ((stream: "stdout" | "stderr", chunk: Uint8Array) => answered || progress(stream, chunk));
+  extra.signal.throwIfAborted();
   const job = callContext.run(ctx, () =>
     deps.jobs.start(host, opened.env, command, {
       maxOutput,
       exec: options,
+      abort,
       ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
       ...(onChunk ? { onChunk } : {}),
     }));
-  const ended = await job.wait((a.wait_s ?? DEFAULT_WAIT_S) * 1000, extra.signal);
-  if (extra.signal.aborted) {
-    await job.kill(); // a cancelled call leaves nothing running
-    deps.jobs.forget(job.info.id);
-    return fail(new Error("Cancelled: the command was killed"));
+  contexts.set(job, ctx);
+  try {
+    const ended = await job.wait((a.wait_s ?? DEFAULT_WAIT_S) * 1000, extra.signal);
+    if (extra.signal.aborted) {
+      await job.kill(); // a cancelled call leaves nothing running
+      deps.jobs.forget(job.info.id);
+      return fail(new Error("Cancelled: the command was killed"));
+    }
+    if (ended) deps.jobs.forget(job.info.id);
+    if (ended && job.error !== null && !ctx.pending) return fail(job.error);
+    return outcomeResult(job);
+  } finally {
+    answered = true;
   }
-  if (ended) deps.jobs.forget(job.info.id);
-  if (ended && job.error !== null) {
-    if (ctx.pending) return approvalResult(host, ctx.pending);
-    return fail(job.error);
-  }
-  const o = job.outcome();
-  return ok(outcomeFields(job, o), outcomeText(job, o));
-}
-
-/** The answer to a call that waits for a human's `yonder approve`. */
-function approvalResult(host: string, p: { id: string; expires: string }): ToolResult {
-  return ok(
-    { host, status: "approval_required", approval_id: p.id, expires: p.expires },
-    `approval required: a human must run \`yonder approve ${p.id}\` on the server's machine ` +
-      `(expires ${p.expires}); then repeat this call with approval_id: "${p.id}"`,
-  );
 }
 
 /** The job `id`, or a usage error naming the live ones. */
@@ -270,7 +310,15 @@ function sliceFields(
   from: number,
   max: number,
 ): Record<string, unknown> {
-  const { bytes, skipped, next } = buf.readFrom(from, max);
+  const read = buf.readFrom(from, max);
+  const { skipped } = read;
+  let { bytes, next } = read;
+  // A character cut by the read's end (the budget, or a stream still coming) waits for the next.
+  const whole = wholeChars(bytes);
+  if (whole < bytes.length && whole > 0) {
+    next -= bytes.length - whole;
+    bytes = bytes.subarray(0, whole);
+  }
   const text = utf8(bytes);
   return {
     [name]: text ?? "",
@@ -337,22 +385,7 @@ function registerExec(server: SdkServer, z: Z, deps: ToolDeps): void {
         .describe(`Bytes kept per stream, half head, half tail (default ${DEFAULT_MAX_OUTPUT})`),
       approval_id: z.string().optional().describe("The id of a request a human approved"),
     },
-    outputSchema: {
-      ...outcome,
-      status: z.enum(["exited", "running", "timed_out", "killed", "approval_required"]),
-      exit_code: z.number().int().nullable().optional(),
-      signal: z.string().nullable().optional(),
-      stdout: z.string().optional(),
-      stdout_bytes: z.number().int().optional(),
-      stdout_omitted: z.number().int().optional(),
-      stderr: z.string().optional(),
-      stderr_bytes: z.number().int().optional(),
-      stderr_omitted: z.number().int().optional(),
-      truncated: z.boolean().optional(),
-      duration_ms: z.number().int().optional(),
-      approval_id: z.string().optional(),
-      expires: z.string().optional(),
-    },
+    outputSchema: outcome,
     annotations: {
       readOnlyHint: false,
       destructiveHint: true,
@@ -412,8 +445,7 @@ function registerJobControl(server: SdkServer, z: Z, deps: ToolDeps): void {
     guarded(async (a: { job_id: string; wait_s?: number }, extra) => {
       const job = jobOf(deps, a.job_id);
       await job.wait((a.wait_s ?? DEFAULT_WAIT_S) * 1000, extra.signal);
-      const o = job.outcome();
-      return ok(outcomeFields(job, o), outcomeText(job, o));
+      return outcomeResult(job);
     }),
   );
   server.registerTool(
@@ -428,8 +460,7 @@ function registerJobControl(server: SdkServer, z: Z, deps: ToolDeps): void {
     guarded(async (a: { job_id: string }) => {
       const job = jobOf(deps, a.job_id);
       await job.kill();
-      const o = job.outcome();
-      return ok(outcomeFields(job, o), outcomeText(job, o));
+      return outcomeResult(job);
     }),
   );
   server.registerTool(

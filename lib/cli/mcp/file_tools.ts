@@ -78,20 +78,22 @@ async function readTool(deps: ToolDeps, a: ReadArgs, extra: ToolExtra): Promise<
   const length = Math.min(a.length ?? READ_DEFAULT, READ_CAP);
   const bytes = await readRange(deps, host, a.path, offset, length, extra.signal);
   const text = utf8(bytes);
-  const eof = offset + bytes.length >= info.size;
+  // The size stat gives is a regular file's; a symlink's is its target path's, /proc's is 0.
+  const size = info.type === "file" ? info.size : null;
+  const eof = bytes.length < length || (size !== null && offset + bytes.length >= size);
   const fields = {
     host,
     path: a.path,
-    size: info.size,
+    size,
     offset,
     bytes: bytes.length,
     eof,
     sha256: await sha256Hex(bytes),
     ...(text !== null ? { content: text } : { content_base64: base64(bytes) }),
   };
-  const note = `${a.path}: ${bytes.length} of ${info.size} bytes from ${offset}${
-    eof ? "" : " (more: raise offset)"
-  }`;
+  const note = `${a.path}: ${bytes.length} bytes from ${offset}${
+    size !== null ? ` of ${size}` : ""
+  }${eof ? "" : " (more: raise offset)"}`;
   return ok(fields, text !== null ? `${note}\n${text}` : `${note}; not UTF-8: see content_base64`);
 }
 
@@ -230,7 +232,7 @@ function registerReadWrite(server: SdkServer, z: Z, deps: ToolDeps): void {
     outputSchema: {
       host: z.string(),
       path: z.string(),
-      size: z.number(),
+      size: z.number().nullable(),
       offset: z.number(),
       bytes: z.number(),
       eof: z.boolean(),

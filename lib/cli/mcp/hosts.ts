@@ -81,6 +81,9 @@ export class HostPool {
   resolve(given: string | undefined): string {
     const allowed = this.#names;
     const name = given ?? this.defaultHost();
+    if (name !== undefined && name.trim() === "") {
+      throw new HostNotAllowed("An empty host name names no host (it is not this machine)");
+    }
     const list = allowed.length > 0 ? allowed.join(", ") : "(none configured)";
     if (name === undefined) {
       throw new HostNotAllowed(`No host given and no default host: name one of ${list}`);
@@ -126,15 +129,17 @@ export class HostPool {
   }
 }
 
-/** A policy request as an approval names it. */
+/**
+ * A policy request as an approval names it. Every word the caller chose is JSON-quoted: a control
+ * character cannot redraw what the human reads.
+ */
 export function describeRequest(req: PolicyRequest, verdict: Verdict, host: string): string {
   const what = typeof req.command === "string"
     ? `script: ${JSON.stringify(req.command)}`
     : `argv: ${JSON.stringify(req.command)}`;
-  return `${verdict.rule}: ${verdict.reason}\nhost: ${host}\ncwd: ${
-    req.cwd ?? "(default)"
-  }\n${what}` +
-    (req.env && req.env.length > 0 ? `\nenv: ${req.env.join(" ")}` : "");
+  return `${verdict.rule}: ${verdict.reason}\nhost: ${JSON.stringify(host)}\n` +
+    `cwd: ${req.cwd === undefined ? "(default)" : JSON.stringify(req.cwd)}\n${what}` +
+    (req.env && req.env.length > 0 ? `\nenv: ${JSON.stringify(req.env)}` : "");
 }
 
 /** Refuses the flags that make no sense for a server whose stdin is the protocol. */

@@ -6,11 +6,12 @@
  * @module
  */
 
+import { UsageError } from "../../core/errors.ts";
 import type { Environment, ExecOptions, ExecResult } from "../../core/environment.ts";
 import { HeadTail, render, type Rendered } from "./output.ts";
 
 /** How a job stands. */
-export type JobStatus = "running" | "exited" | "timed_out" | "killed";
+export type JobStatus = "running" | "exited" | "timed_out" | "killed" | "failed";
 
 /** What a job ran, for listings. */
 export interface JobInfo {
@@ -29,6 +30,8 @@ export interface JobInfo {
 /** The end of a job, as an agent sees it. */
 export interface JobOutcome {
   status: JobStatus;
+  /** Why it failed before or instead of running (`failed`): `Name: message`, hint after. */
+  error?: string;
   exit_code: number | null;
   signal: string | null;
   stdout: Rendered;
@@ -47,6 +50,15 @@ export interface StartOptions {
   exec: ExecOptions;
   /** Told of every chunk (for progress). */
   onChunk?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  /** The job's own abort (made by the caller, so it can hand its signal on before the start). */
+  abort?: AbortController;
+}
+
+/** An error as one line of text and its hint. */
+export function describeError(e: unknown): string {
+  const err = e as { name?: string; message?: string; hint?: string };
+  return `${err.name ?? "Error"}: ${err.message ?? String(e)}` +
+    (err.hint ? `\nhint: ${err.hint}` : "");
 }
 
 /** One command. */
@@ -54,7 +66,7 @@ export class Job {
   readonly info: JobInfo;
   readonly stdout: HeadTail;
   readonly stderr: HeadTail;
-  readonly #abort = new AbortController();
+  readonly #abort: AbortController;
   readonly #started = performance.now();
   #killed = false;
   #result: ExecResult | null = null;
@@ -69,6 +81,7 @@ export class Job {
     command: readonly string[] | string,
     o: StartOptions,
   ) {
+    this.#abort = o.abort ?? new AbortController();
     const half = Math.max(1, Math.floor(o.maxOutput / 2));
     this.stdout = new HeadTail(half, o.maxOutput - half);
     this.stderr = new HeadTail(half, o.maxOutput - half);
@@ -95,7 +108,7 @@ export class Job {
       },
       (e) => {
         this.#error = e;
-        this.info.status = this.#killed ? "killed" : "exited";
+        this.info.status = this.#killed ? "killed" : "failed";
       },
     );
   }
@@ -117,6 +130,7 @@ export class Job {
   /** Waits up to `ms` for the end; true when it ended. */
   async wait(ms: number, signal?: AbortSignal): Promise<boolean> {
     if (this.info.status !== "running") return true;
+    if (signal?.aborted) return false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     const ended = await Promise.race([
@@ -135,12 +149,14 @@ export class Job {
   /** The outcome so far (`running` while it runs). */
   outcome(): JobOutcome {
     const r = this.#result;
+    const partial = this.info.status === "running";
     return {
       status: this.info.status,
+      ...(this.#error !== null && !this.#killed ? { error: describeError(this.#error) } : {}),
       exit_code: r ? r.code : null,
       signal: r?.signal ?? null,
-      stdout: render(this.stdout),
-      stderr: render(this.stderr),
+      stdout: render(this.stdout, partial),
+      stderr: render(this.stderr, partial),
       truncated: this.stdout.omitted() > 0 || this.stderr.omitted() > 0,
       duration_ms: Math.round(r ? r.durationMs : performance.now() - this.#started),
     };
@@ -153,8 +169,11 @@ export class Jobs {
   #next = 1;
   #closed = false;
 
-  /** Finished jobs kept for `job_output` (the oldest finished go first). */
-  constructor(readonly keepFinished = 50) {}
+  /**
+   * Finished jobs kept for `job_output` (the oldest finished go first), and the most that may run
+   * at once.
+   */
+  constructor(readonly keepFinished = 50, readonly maxRunning = 256) {}
 
   /** Starts `command` on `env`. */
   start(
@@ -164,6 +183,12 @@ export class Jobs {
     o: StartOptions,
   ): Job {
     if (this.#closed) throw new Error("The server is closing: no new commands");
+    const running = [...this.#jobs.values()].filter((j) => j.info.status === "running").length;
+    if (running >= this.maxRunning) {
+      throw new UsageError(`${running} commands are running already: wait for or kill some`, {
+        hint: "jobs lists them; job_kill stops one",
+      });
+    }
     const job = new Job(`j${this.#next++}`, host, env, command, o);
     this.#jobs.set(job.info.id, job);
     void job.done.then(() => this.#prune());

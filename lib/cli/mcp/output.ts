@@ -10,9 +10,13 @@
  * them: memory stays at `head + tail` whatever arrives.
  */
 export class HeadTail {
-  readonly #head: Uint8Array;
+  readonly #headCap: number;
+  readonly #tailCap: number;
+  /** Grown as bytes come, up to `#headCap`: a small output costs a small buffer. */
+  #head: Uint8Array;
   #headLen = 0;
-  readonly #ring: Uint8Array;
+  /** Allocated once a byte goes past the head. */
+  #ring: Uint8Array | null = null;
   /** Bytes written to the ring in total (its write position is this modulo its size). */
   #ringTotal = 0;
   /** Every byte that arrived. */
@@ -20,39 +24,49 @@ export class HeadTail {
 
   /** Keeps at most `head` bytes from the start and `tail` from the end. */
   constructor(head: number, tail: number) {
-    this.#head = new Uint8Array(head);
-    this.#ring = new Uint8Array(tail);
+    this.#headCap = head;
+    this.#tailCap = tail;
+    this.#head = new Uint8Array(Math.min(head, 4096));
   }
 
   /** Takes a chunk. */
   push(chunk: Uint8Array): void {
     this.total += chunk.length;
     let rest = chunk;
-    if (this.#headLen < this.#head.length) {
-      const n = Math.min(rest.length, this.#head.length - this.#headLen);
+    if (this.#headLen < this.#headCap) {
+      const n = Math.min(rest.length, this.#headCap - this.#headLen);
+      this.#growHead(this.#headLen + n);
       this.#head.set(rest.subarray(0, n), this.#headLen);
       this.#headLen += n;
       rest = rest.subarray(n);
     }
-    const size = this.#ring.length;
-    if (rest.length === 0 || size === 0) return;
+    if (rest.length === 0 || this.#tailCap === 0) return;
+    const ring = this.#ring ??= new Uint8Array(this.#tailCap);
+    const size = ring.length;
     if (rest.length >= size) {
-      this.#ring.set(rest.subarray(rest.length - size));
+      ring.set(rest.subarray(rest.length - size));
       this.#ringTotal += rest.length;
       // Rotate so that the write position is where the slice ended.
       const at = this.#ringTotal % size;
       if (at !== 0) {
-        const copy = this.#ring.slice();
-        this.#ring.set(copy.subarray(size - at), 0);
-        this.#ring.set(copy.subarray(0, size - at), at);
+        const copy = ring.slice();
+        ring.set(copy.subarray(size - at), 0);
+        ring.set(copy.subarray(0, size - at), at);
       }
       return;
     }
     const at = this.#ringTotal % size;
     const first = Math.min(rest.length, size - at);
-    this.#ring.set(rest.subarray(0, first), at);
-    this.#ring.set(rest.subarray(first), 0);
+    ring.set(rest.subarray(0, first), at);
+    ring.set(rest.subarray(first), 0);
     this.#ringTotal += rest.length;
+  }
+
+  #growHead(need: number): void {
+    if (need <= this.#head.length) return;
+    const next = new Uint8Array(Math.min(this.#headCap, Math.max(need, this.#head.length * 2)));
+    next.set(this.#head.subarray(0, this.#headLen));
+    this.#head = next;
   }
 
   /** The head as kept. */
@@ -62,55 +76,46 @@ export class HeadTail {
 
   /** The tail as kept: the last bytes that did not go to the head, oldest first. */
   tail(): Uint8Array {
-    const size = this.#ring.length;
+    const ring = this.#ring;
+    if (!ring) return new Uint8Array(0);
+    const size = ring.length;
     const kept = Math.min(this.#ringTotal, size);
-    if (kept < size) return this.#ring.slice(0, kept);
+    if (kept < size) return ring.slice(0, kept);
     const at = this.#ringTotal % size;
     const out = new Uint8Array(size);
-    out.set(this.#ring.subarray(at), 0);
-    out.set(this.#ring.subarray(0, at), size - at);
+    out.set(ring.subarray(at), 0);
+    out.set(ring.subarray(0, at), size - at);
     return out;
   }
 
   /** Bytes that arrived but are kept in neither part. */
   omitted(): number {
-    return this.total - this.#headLen - Math.min(this.#ringTotal, this.#ring.length);
+    return this.total - this.#headLen - Math.min(this.#ringTotal, this.#tailCap);
   }
 
   /** Offset in the stream of the first byte of {@linkcode tail}. */
   tailStart(): number {
-    return this.total - Math.min(this.#ringTotal, this.#ring.length);
+    return this.total - Math.min(this.#ringTotal, this.#tailCap);
   }
 
   /**
-   * The kept bytes from stream offset `from` on, at most `max` of them: `skipped` counts the bytes
-   * from `from` that are no longer kept (they fell between head and tail).
+   * The kept bytes from stream offset `from` on, at most `max` of them, never across the gap
+   * between head and tail: a read that reaches the gap stops there, and the next one (from
+   * `next`) starts at the tail with `skipped` counting the bytes no longer kept.
    */
   readFrom(from: number, max: number): { bytes: Uint8Array; skipped: number; next: number } {
-    let at = Math.max(0, Math.min(from, this.total));
-    const parts: Uint8Array[] = [];
-    let left = max;
-    let skipped = 0;
-    if (at < this.#headLen && left > 0) {
-      const part = this.#head.subarray(at, Math.min(this.#headLen, at + left));
-      parts.push(part);
-      at += part.length;
-      left -= part.length;
+    const at = Math.max(0, Math.min(from, this.total));
+    if (at < this.#headLen) {
+      const bytes = this.#head.subarray(at, Math.min(this.#headLen, at + max));
+      return { bytes, skipped: 0, next: at + bytes.length };
     }
     const start = this.tailStart();
-    if (left > 0 && at < this.total) {
-      if (at < start) {
-        skipped = start - at;
-        at = start;
-      }
-      const part = this.tail().subarray(
-        at - start,
-        Math.min(this.total - start, at - start + left),
-      );
-      parts.push(part);
-      at += part.length;
-    }
-    return { bytes: concat(parts), skipped, next: at };
+    const begin = Math.max(at, start);
+    const bytes = this.tail().subarray(
+      begin - start,
+      Math.min(this.total - start, begin - start + max),
+    );
+    return { bytes, skipped: begin - at, next: begin + bytes.length };
   }
 }
 
@@ -133,7 +138,7 @@ function leadingContinuations(b: Uint8Array): number {
 }
 
 /** Length of `b` without a UTF-8 character cut short at its end. */
-function wholeChars(b: Uint8Array): number {
+export function wholeChars(b: Uint8Array): number {
   for (let back = 1; back <= Math.min(3, b.length); back++) {
     const c = b[b.length - back]!;
     if ((c & 0xc0) === 0x80) continue; // a continuation byte: look further back
@@ -187,12 +192,14 @@ export interface Rendered {
  * Renders what `buf` kept: text when head and tail are UTF-8 (a character cut by the budget is
  * left out whole and counted as omitted), else base64.
  */
-export function render(buf: HeadTail): Rendered {
+export function render(buf: HeadTail, partial = false): Rendered {
   let head = buf.head();
   let tail = buf.tail();
   const omitted = buf.omitted();
   if (omitted === 0) {
-    const all = concat([head, tail]);
+    // A stream still running may end inside a character: its rest comes later.
+    const whole = concat([head, tail]);
+    const all = partial ? whole.subarray(0, wholeChars(whole)) : whole;
     const text = utf8(all);
     return text !== null
       ? { text, bytes: buf.total, omitted: 0 }
@@ -202,6 +209,7 @@ export function render(buf: HeadTail): Rendered {
   const cutTail = leadingContinuations(tail);
   head = head.subarray(0, head.length - cutHead);
   tail = tail.subarray(cutTail);
+  if (partial) tail = tail.subarray(0, wholeChars(tail));
   const [h, t] = [utf8(head), utf8(tail)];
   const gap = omitted + cutHead + cutTail;
   if (h !== null && t !== null) {

@@ -22,7 +22,7 @@ import {
   say,
 } from "../_common.ts";
 import { parseFlags } from "../_args.ts";
-import { fileRequest, takeApproval } from "./approvals.ts";
+import { type ApprovalRequest, fileRequest, inputDigest, takeApproval } from "./approvals.ts";
 import { callContext, registerExecTools } from "./exec_tools.ts";
 import { registerFileTools } from "./file_tools.ts";
 import { checkServerFlags, describeRequest, HostPool } from "./hosts.ts";
@@ -90,21 +90,34 @@ async function elicit(
  * else the client's user when it can be asked, else a request filed for `yonder approve`.
  */
 function approverFor(server: () => SdkServer) {
+  // The requests this server filed, as filed: only these can approve, and only unchanged.
+  const filed = new Map<string, ApprovalRequest>();
   return async (req: PolicyRequest, verdict: Verdict, host: string): Promise<boolean | string> => {
     const ctx = callContext.getStore();
-    const call = { host, command: req.command, cwd: req.cwd ?? null, env: req.env ?? [] };
-    if (ctx?.approvalId !== undefined && await takeApproval(ctx.approvalId, call)) {
+    const input = ctx?.input;
+    const call = {
+      host,
+      command: req.command,
+      cwd: req.cwd ?? null,
+      env: req.env ?? [],
+      input_sha256: await inputDigest(input?.env, input?.stdin),
+      stdin_bytes: input?.stdin?.length ?? 0,
+    };
+    const id = ctx?.approvalId;
+    if (id !== undefined && await takeApproval(id, call, filed.get(id))) {
+      filed.delete(id);
       return "yonder approve";
     }
     const s = server();
     if (s.server.getClientCapabilities()?.elicitation) {
-      return await elicit(s, describeRequest(req, verdict, host), ctx?.signal)
-        ? "elicitation"
-        : false;
+      const text = describeRequest(req, verdict, host) +
+        (call.stdin_bytes > 0 ? `\nstdin: ${call.stdin_bytes} bytes` : "");
+      return await elicit(s, text, ctx?.signal) ? "elicitation" : false;
     }
     if (!ctx) return false;
-    const filed = await fileRequest({ ...call, rule: verdict.rule, reason: verdict.reason });
-    ctx.pending = { id: filed.id, expires: filed.expires };
+    const request = await fileRequest({ ...call, rule: verdict.rule, reason: verdict.reason });
+    filed.set(request.id, request);
+    ctx.pending = { id: request.id, expires: request.expires };
     return false;
   };
 }
@@ -178,7 +191,14 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
   }
   const sdk = await loadSdk();
   // Anything the opening code would print goes to stderr: stdout is the protocol's.
-  const serverIo: Io = { ...io, stdout: (b) => io.stderr(b) };
+  const serverIo: Io = {
+    stdout: (b) => io.stderr(b),
+    stderr: (b) => io.stderr(b),
+    env: io.env,
+    stdin: () => new ReadableStream({ start: (c) => c.close() }),
+    onSignal: io.onSignal,
+    ...(io.signal ? { signal: io.signal } : {}),
+  };
   const conn = { ...values, ...(remote ? { remote } : {}) };
   const { server, close } = buildServer(sdk, { conn, config, allowAnyHost, io: serverIo });
   const transport = new sdk.StdioServerTransport();
@@ -192,7 +212,8 @@ export async function mcpCommand(argv: string[], io: Io): Promise<number> {
   );
   const why = await done;
   await say(io, `yonder mcp: ${why}: stopping the running commands`);
-  await close();
+  // The protocol first: a question still out to the client (elicitation) ends with it.
   await server.close().catch(() => {});
+  await close();
   return EXIT.ok;
 }
