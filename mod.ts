@@ -67,6 +67,19 @@ export {
   verifyAudit,
 } from "./lib/core/audit.ts";
 export { guard, type GuardOptions, pathResolver } from "./lib/config/guard.ts";
+export {
+  DEFAULT_FORKS,
+  type DoneEvent,
+  type ErrorEvent,
+  type FanOutOptions,
+  Fleet,
+  type FleetEvent,
+  type FleetExecOptions,
+  type HostOpener,
+  type LineEvent,
+  type SkippedEvent,
+} from "./lib/fleet/fleet.ts";
+export { expandHosts, foldHosts } from "./lib/fleet/hosts.ts";
 export { type Sandbox, SandboxError, withSandbox } from "./lib/config/sandbox.ts";
 export { BecomeError } from "./lib/ssh/become.ts";
 export {

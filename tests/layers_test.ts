@@ -14,6 +14,7 @@ const RANK: Record<string, number> = {
   local: 4,
   ssh: 4,
   config: 5,
+  fleet: 5,
   cli: 6,
 };
 

@@ -1,6 +1,7 @@
 /** `yonder check`: probe a target and say what works and what to fix. */
 
 import { parseFlags } from "./_args.ts";
+import { FLEET_FLAGS, FLEET_HELP, fleetHosts, fleetRun, type FleetValues } from "./fleet.ts";
 import type { Environment } from "../core/environment.ts";
 import { SshConnectError, YonderError } from "../core/errors.ts";
 import { formatTarget, parseTarget } from "../core/target.ts";
@@ -30,6 +31,8 @@ Options:
 
 ${CONNECTION_HELP}
 
+${FLEET_HELP}
+
 Exit codes: 0 all probes pass; 1 a tool is missing; 255 cannot connect or authenticate.`;
 
 /** One probe's outcome. */
@@ -55,12 +58,18 @@ if kill -0 -"$PPID" 2>/dev/null; then echo "group=own"; else echo "group=shared"
 
 /** Runs `yonder check`; returns the exit code. */
 export async function checkCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(argv, { ...CONNECTION_FLAGS, json: { type: "boolean" } }, false);
+  const { values } = parseFlags(
+    argv,
+    { ...CONNECTION_FLAGS, ...FLEET_FLAGS, json: { type: "boolean" } },
+    false,
+  );
   if (values.help) {
     await io.stdout(enc.encode(CHECK_HELP + "\n"));
     return EXIT.ok;
   }
   checkConnectionFlags(values);
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) return await checkFleet(io, values, hosts);
   const given = values.remote ?? io.env("YONDER_REMOTE");
   // Named as exec --json names it: the canonical form, or "local".
   const target = given ? formatTarget(parseTarget(given)) : "local";
@@ -110,6 +119,27 @@ export async function probeAll(env: Environment, started: number): Promise<Probe
     });
   }
   return probes;
+}
+
+/** `check` on many hosts: one line (or JSON object) per host, then the summary. */
+function checkFleet(io: Io, values: FleetValues, hosts: string[]): Promise<number> {
+  const good = (probes: Probe[]) => probes.every((p) => p.ok);
+  return fleetRun(io, values, hosts, (env) => probeAll(env, performance.now()), {
+    ok: good,
+    describe: (probes) =>
+      good(probes)
+        ? `ok (${probes.map((p) => p.name).join(", ")})`
+        : `FAIL ${probes.filter((p) => !p.ok).map((p) => `${p.name}: ${p.detail}`).join("; ")}`,
+    json: (probes) => ({
+      ok: good(probes),
+      probes: probes.map((p) => ({
+        name: p.name,
+        ok: p.ok,
+        detail: p.detail,
+        hint: p.hint ?? null,
+      })),
+    }),
+  }, { ownProbes: true });
 }
 
 /** Collects the probes; `report` also prints each as a line, unless the output is JSON. */

@@ -6,6 +6,7 @@ import { isSensitiveEnvName, validateEnvName } from "../core/env_filter.ts";
 import { UsageError } from "../core/errors.ts";
 import type { Environment } from "../core/environment.ts";
 import { formatTarget, parseTarget } from "../core/target.ts";
+import { FLEET_FLAGS, FLEET_HELP, fleetExec, fleetHosts } from "./fleet.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,
@@ -39,6 +40,8 @@ Options:
       --max-output BYTES    keep at most BYTES of each stream (with --json); more sets truncated
 
 ${CONNECTION_HELP}
+
+${FLEET_HELP}
 
 Exit codes: the command's own; 124 timeout; 128+n interrupted by signal n; 255 cannot reach,
 authenticate or lost the connection; 77 refused by the policy; 2 usage error.`;
@@ -103,6 +106,7 @@ const EXEC_FLAGS = {
   shell: { type: "boolean" },
   json: { type: "boolean" },
   "max-output": { type: "string" },
+  ...FLEET_FLAGS,
 } as const satisfies Record<string, FlagSpec>;
 
 type ExecValues = FlagValues<typeof EXEC_FLAGS>;
@@ -119,6 +123,17 @@ export async function execCommand(argv: string[], io: Io): Promise<number> {
   const command = [...positionals, ...(rest ?? [])];
   if (command.length === 0) {
     throw new UsageError("No command given", { hint: "yonder exec [-r TARGET] -- CMD [ARG...]" });
+  }
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) {
+    if (values.stdin) throw new UsageError("--stdin cannot go to several hosts");
+    return await fleetExec(
+      io,
+      values,
+      hosts,
+      values.shell ? command.join(" ") : command,
+      execOptions(io, values),
+    );
   }
   const opts = execOptions(io, values);
   const written = values.json ? () => Promise.resolve() : streamOutput(io, opts);

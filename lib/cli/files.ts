@@ -7,7 +7,7 @@ import { parseFlags } from "./_args.ts";
 import { basename, join } from "../util/path.ts";
 import type { Environment } from "../core/environment.ts";
 import { FileError, UsageError } from "../core/errors.ts";
-import type { FileInfo } from "../core/files.ts";
+import type { FileInfo, WriteFileOptions } from "../core/files.ts";
 import type { PullResult, TreeResult } from "../core/tree_types.ts";
 import {
   checkConnectionFlags,
@@ -19,6 +19,7 @@ import {
   say,
 } from "./_common.ts";
 import { formatBytes, Progress } from "./_progress.ts";
+import { FLEET_FLAGS, FLEET_HELP, fleetHosts, fleetRun } from "./fleet.ts";
 
 const enc = new TextEncoder();
 
@@ -43,7 +44,11 @@ Options:
       --mkdirs              create missing parent directories
   -m, --mode OCTAL          permission bits (default: an existing file keeps its mode)
 
+      --json                with several hosts: one JSON object per host, then a summary
+
 ${CONNECTION_HELP}
+
+${FLEET_HELP}
 
 Exit codes: 0 ok; 1 not found, permission denied, no space (the old file is intact); 255
 connection.`;
@@ -187,6 +192,8 @@ async function toStdout(env: Environment, path: string, io: Io): Promise<void> {
 export async function putCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     ...CONNECTION_FLAGS,
+    ...FLEET_FLAGS,
+    json: { type: "boolean" },
     mkdirs: { type: "boolean" },
     mode: { type: "string", short: "m" },
   });
@@ -209,6 +216,18 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
   }
   const name = from === "-" ? "stdin" : basename(from);
   let dest = to.endsWith("/") ? to + name : to;
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) {
+    if (from === "-") throw new UsageError("put - (stdin) cannot go to several hosts");
+    const opts = { mkdirs: values.mkdirs ?? false, ...(mode !== undefined ? { mode } : {}) };
+    return await fleetRun(io, values, hosts, (env) => uploadInto(env, from, dest, name, opts), {
+      ok: () => true,
+      describe: (r) => `${r.bytes} bytes to ${r.path}`,
+      json: (r) => ({ ok: true, bytes: r.bytes, path: r.path }),
+    });
+  } else if (values.json || values.gather || values["out-dir"] !== undefined) {
+    throw new UsageError("--json, --gather and --out-dir go with several hosts");
+  }
   return await withEnv(io, values, async (env) => {
     const progress = new Progress(io);
     const { signal, stop } = interrupts(io);
@@ -237,6 +256,24 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
     }
     return EXIT.ok;
   }, true);
+}
+
+/** Uploads `from` to `dest`, or into `dest` when that is a directory; the bytes and the path. */
+async function uploadInto(
+  env: Environment,
+  from: string,
+  dest: string,
+  name: string,
+  opts: WriteFileOptions,
+): Promise<{ bytes: number; path: string }> {
+  try {
+    return { bytes: await env.upload(from, dest, opts), path: dest };
+  } catch (e) {
+    if (!(e instanceof FileError && /is a directory/.test(e.message))) throw e;
+    if (dest.endsWith("/" + name)) throw e;
+    const inside = `${dest.replace(/\/+$/, "")}/${name}`;
+    return { bytes: await env.upload(from, inside, opts), path: inside };
+  }
 }
 
 /** Runs `yonder get`. */
