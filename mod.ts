@@ -82,6 +82,7 @@ export {
 export { expandHosts, foldHosts } from "./lib/fleet/hosts.ts";
 export { type Sandbox, SandboxError, withSandbox } from "./lib/config/sandbox.ts";
 export { BecomeError } from "./lib/ssh/become.ts";
+export { type Forward, type ForwardSpec, parseForward } from "./lib/ssh/forward.ts";
 export {
   decide,
   type Decision,

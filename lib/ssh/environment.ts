@@ -16,6 +16,7 @@ import type * as F from "../core/files.ts";
 import { EnvironmentBase } from "../tree/environment_base.ts";
 import { withRetry } from "../core/retry.ts";
 import { type SshConnectOptions, validateConnectOptions } from "./options.ts";
+import { type Forward, type ForwardSpec, openForward } from "./forward.ts";
 
 /**
  * How an {@linkcode SshEnvironment} runs commands over its connection: sessions, channels and
@@ -253,6 +254,28 @@ export class SshEnvironment extends EnvironmentBase implements Environment {
   /** The master's ControlPath socket (null on Windows). */
   get controlPath(): string | null {
     return this.#lease?.master.controlPath ?? null;
+  }
+
+  /**
+   * Forwards a port over this connection (`ssh -O forward` on its master): `local` listens here
+   * and reaches `host:hostPort` from the remote, `remote` the reverse, `dynamic` is a SOCKS proxy
+   * here. Port 0 takes any free port; the result says which. Closing the result cancels it; the
+   * forwarding also ends with the environment.
+   *
+   * @example
+   * ```ts
+   * import { SshEnvironment } from "../../mod.ts";
+   * await using env = await SshEnvironment.open("deploy@db.example.com");
+   * await using fwd = await env.forward({ kind: "local", port: 0, host: "127.0.0.1", hostPort: 5432 });
+   * console.log(`postgres on localhost:${fwd.port}`);
+   * ```
+   */
+  async forward(spec: ForwardSpec): Promise<Forward> {
+    const master = this.#lease?.master;
+    if (!master) {
+      throw new UsageError("Cannot forward a port: the environment is closed (or on Windows)");
+    }
+    return await openForward(master, spec);
   }
 
   /** The master process id while it runs. */

@@ -519,6 +519,40 @@ export class Master {
     });
   }
 
+  /**
+   * Asks the master (started if need be) to add or remove a port forwarding (`ssh -O forward` /
+   * `-O cancel` with `flag` -L, -R or -D and its spec); resolves to what ssh printed (the port
+   * of a remote forwarding asked on port 0), or rejects with ssh's words.
+   */
+  async forwarding(
+    request: "forward" | "cancel",
+    flag: "-L" | "-R" | "-D",
+    spec: string,
+  ): Promise<string> {
+    await this.ensure();
+    const child = spawn(this.options.sshPath ?? "ssh", {
+      args: buildSshArgv(this.target, this.options, {
+        kind: "control",
+        controlPath: this.#controlPath,
+        request,
+        forward: [flag, spec],
+      }),
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const [out, err, status] = await Promise.all([
+      child.stdout ? new Response(child.stdout).text() : "",
+      child.stderr ? new Response(child.stderr).text() : "",
+      child.status,
+    ]);
+    // ssh exits 0 after some refusals ("forwarding request failed: port not forwarded").
+    if (status.code !== 0 || /request failed|forwarding failed/i.test(err)) {
+      const why = (err || out).trim() || `exit ${status.code}`;
+      throw new YonderError(`ssh -O ${request} ${flag} ${spec}: ${why}`);
+    }
+    return out.trim();
+  }
+
   /** Stops the master (`ssh -O exit`, then a signal if it lingers) and removes its files. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -104,8 +104,16 @@ export type SshRole =
    * and stays `idleSeconds` after its last client left (`ControlPersist`).
    */
   | { kind: "persistent"; controlPath: string; logFile: string; idleSeconds: number }
-  /** A control request to the master (`-O check` / `-O exit`). */
-  | { kind: "control"; controlPath: string; request: "check" | "exit" }
+  /**
+   * A control request to the master (`-O check` / `-O exit`, or `-O forward` / `-O cancel` with
+   * the forwarding's flag and spec).
+   */
+  | {
+    kind: "control";
+    controlPath: string;
+    request: "check" | "exit" | "forward" | "cancel";
+    forward?: readonly [string, string];
+  }
   /** A plain connection with its own login (Windows, where there is no ControlMaster). */
   | { kind: "direct"; command: string; stdin: boolean }
   /** Print the settings ssh would use for the target (`-G`); connects nowhere. */
@@ -229,6 +237,7 @@ function roleArgs(o: SshConnectOptions, role: SshRole): string[] {
       break;
     case "control":
       argv.push("-O", role.request);
+      if (role.forward) argv.push(...role.forward);
       break;
   }
   // The roles that start a master log to a file, where `-v` sends ssh's debug lines.
