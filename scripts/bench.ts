@@ -16,6 +16,7 @@ import { guard } from "../lib/config/guard.ts";
 import type { Environment } from "../lib/core/environment.ts";
 import { benchFiles, fixtureCliFlags } from "./bench_files.ts";
 import { benchMcp } from "./bench_mcp.ts";
+import { benchFleet } from "./bench_fleet.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -404,6 +405,7 @@ export const extraSections: Record<string, (f: SshdFixture) => Promise<void>> = 
   policy: benchPolicy,
   files: (f) => benchFiles(f, 9),
   mcp: (f) => benchMcp(f),
+  fleet: benchFleet,
 };
 
 if (import.meta.main) {

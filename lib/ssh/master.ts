@@ -236,10 +236,17 @@ export class Master {
   /** Removes the ask-pass helper of the master starting now, if it has one. */
   #askDone: (() => Promise<void>) | null = null;
 
+  /**
+   * True when the master came up carrying a call: that call watches itself (its own lifeline and
+   * hangup), and a one-shot command needs no keeper beside it (one ssh process less per host).
+   */
+  #carrying = false;
+
   async #spawnMaster(
     carry: { command: string; stdin: boolean } | null,
     files: { stdinFile?: string; stdoutFile?: string } = {},
   ): Promise<Child> {
+    this.#carrying = carry !== null;
     // A new connection may reach another account or server behind the same name: learn again.
     this.#directLine = false;
     if (this.starts > 0) {
@@ -350,7 +357,7 @@ export class Master {
     }
     if (this.#child === child && !exited) {
       this.#alive = true;
-      this.#startKeeper();
+      if (!this.#carrying) this.#startKeeper();
     }
     this.#log(`master ready after ${Date.now() - started} ms (pid ${child.pid})`);
   }
