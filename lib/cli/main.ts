@@ -25,6 +25,7 @@ Commands:
   config    check yonder.yaml and print what yonder makes of it (config check)
   hosts     list the configured hosts and groups (--json)
   init      write a yonder.yaml for one host, show the ssh_config block, run check
+  demo      see it work: a throwaway loopback sshd, every feature, cleaned up after
   forward   forward ports over the connection (-L, -R, -D; port 0 = any free port)
   mcp       serve the Model Context Protocol on stdio: exec, jobs, files, trees for agents
   approve   list and grant the approvals MCP servers wait for
@@ -72,6 +73,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   init: async () => {
     const { INIT_HELP, initCommand } = await import("./init.ts");
     return { run: initCommand, help: INIT_HELP };
+  },
+  demo: async () => {
+    const { DEMO_HELP, demoCommand } = await import("./demo.ts");
+    return { run: demoCommand, help: DEMO_HELP };
   },
   forward: async () => {
     const { FORWARD_HELP, forwardCommand } = await import("./forward.ts");
