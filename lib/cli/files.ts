@@ -19,7 +19,7 @@ import {
   say,
 } from "./_common.ts";
 import { formatBytes, Progress } from "./_progress.ts";
-import { FLEET_FLAGS, FLEET_HELP, fleetHosts, fleetRun } from "./fleet.ts";
+import { FLEET_FLAGS, FLEET_HELP, fleetHosts, fleetRun, fleetText, TEXT_CAP } from "./fleet.ts";
 
 const enc = new TextEncoder();
 
@@ -29,6 +29,8 @@ export const CAT_HELP = `Usage: yonder cat [options] PATH...
 Writes the files to stdout, byte for byte (streamed: large files are not held in memory).
 
 ${CONNECTION_HELP}
+
+${FLEET_HELP}
 
 Exit codes: 0 ok; 1 a file is missing or unreadable (yonder: PATH: not found); 255 connection.`;
 
@@ -79,6 +81,8 @@ Options:
 
 ${CONNECTION_HELP}
 
+${FLEET_HELP}
+
 Exit codes: 0 ok; 1 not found or not a directory; 255 connection.`;
 
 /** Help for `yonder push`. */
@@ -96,6 +100,8 @@ Options:
       --json                print the result as one JSON object
 
 ${CONNECTION_HELP}
+
+${FLEET_HELP}
 
 Exit codes: 0 ok; 1 a file error (the remote keeps each file old or new); 255 connection.`;
 
@@ -158,12 +164,25 @@ function interrupts(io: Io): { signal: AbortSignal; stop: () => void } {
 
 /** Runs `yonder cat`. */
 export async function catCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS });
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    ...FLEET_FLAGS,
+    json: { type: "boolean" },
+  });
   if (values.help) return await help(io, CAT_HELP);
   checkConnectionFlags(values);
   if (positionals.length === 0) {
     throw new UsageError("No path given", { hint: "yonder cat [-r TARGET] PATH" });
   }
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) {
+    return await fleetText(io, values, hosts, async (env) => {
+      const parts: Uint8Array[] = [];
+      for (const path of positionals) parts.push(await env.readFile(path, { maxBytes: TEXT_CAP }));
+      return concatBytes(parts);
+    });
+  }
+  manyHostsOnly(values);
   return await withEnv(io, values, async (env) => {
     for (const path of positionals) await toStdout(env, path, io);
     return EXIT.ok;
@@ -225,9 +244,8 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
       describe: (r) => `${r.bytes} bytes to ${r.path}`,
       json: (r) => ({ ok: true, bytes: r.bytes, path: r.path }),
     });
-  } else if (values.json || values.gather || values["out-dir"] !== undefined) {
-    throw new UsageError("--json, --gather and --out-dir go with several hosts");
   }
+  manyHostsOnly(values);
   return await withEnv(io, values, async (env) => {
     const progress = new Progress(io);
     const { signal, stop } = interrupts(io);
@@ -256,6 +274,28 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
     }
     return EXIT.ok;
   }, true);
+}
+
+/** Refuses the fan-out flags on one host (they mean nothing there). */
+function manyHostsOnly(
+  v: { json?: boolean; gather?: boolean; "out-dir"?: string; hosts?: string },
+): void {
+  if (v.json || v.gather || v["out-dir"] !== undefined) {
+    throw new UsageError("--json, --gather and --out-dir go with several hosts here", {
+      hint: "Name several with -r @GROUP, -r h1,h2, -r 'web[1-3]' or --hosts FILE",
+    });
+  }
+}
+
+/** The parts, one after another. */
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** Uploads `from` to `dest`, or into `dest` when that is a directory; the bytes and the path. */
@@ -338,6 +378,7 @@ const TYPE_CHAR: Record<FileInfo["type"], string> = {
 export async function lsCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     ...CONNECTION_FLAGS,
+    ...FLEET_FLAGS,
     all: { type: "boolean", short: "a" },
     recursive: { type: "boolean", short: "R" },
     long: { type: "boolean", short: "l" },
@@ -347,18 +388,27 @@ export async function lsCommand(argv: string[], io: Io): Promise<number> {
   checkConnectionFlags(values);
   if (positionals.length > 1) throw new UsageError("Expected at most one PATH");
   const path = positionals[0] ?? ".";
-  return await withEnv(io, values, async (env) => {
+  const listing = async (env: Environment, json: boolean) => {
     const entries = await env.list(path, {
       hidden: values.all ?? false,
       recursive: values.recursive ?? false,
     });
     const lines = entries.map((e) => {
-      if (values.json) return JSON.stringify(entryJson(e));
+      if (json) return JSON.stringify(entryJson(e));
       if (!values.long) return e.name;
       const mode = TYPE_CHAR[e.type] + e.mode.toString(8).padStart(4, "0");
       return `${mode} ${String(e.size).padStart(10)} ${e.mtime.toISOString()} ${e.name}`;
     });
-    if (lines.length > 0) await io.stdout(enc.encode(lines.join("\n") + "\n"));
+    return lines.length > 0 ? lines.join("\n") + "\n" : "";
+  };
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) {
+    return await fleetText(io, values, hosts, async (env) => enc.encode(await listing(env, false)));
+  }
+  manyHostsOnly({ ...values, json: false });
+  return await withEnv(io, values, async (env) => {
+    const text = await listing(env, values.json ?? false);
+    if (text !== "") await io.stdout(enc.encode(text));
     return EXIT.ok;
   }, true);
 }
@@ -394,7 +444,11 @@ function summary(verb: string, r: TreeResult): string {
 
 /** Runs `yonder push`. */
 export async function pushCommand(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { ...CONNECTION_FLAGS, ...TREE_FLAGS });
+  const { values, positionals } = parseFlags(argv, {
+    ...CONNECTION_FLAGS,
+    ...TREE_FLAGS,
+    ...FLEET_FLAGS,
+  });
   if (values.help) return await help(io, PUSH_HELP);
   checkConnectionFlags(values);
   const [from, to] = positionals;
@@ -403,6 +457,16 @@ export async function pushCommand(argv: string[], io: Io): Promise<number> {
       hint: "yonder push [-r TARGET] LOCAL_DIR REMOTE_DIR",
     });
   }
+  const hosts = await fleetHosts(io, values);
+  if (hosts !== null) {
+    const opts = { exclude: values.exclude ?? [], delete: values.delete ?? false };
+    return await fleetRun(io, values, hosts, (env) => env.push(from, to, opts), {
+      ok: () => true,
+      describe: (r) => summary("pushed", r).replace(/^yonder: /, ""),
+      json: (r) => treeJson("push", r),
+    });
+  }
+  manyHostsOnly({ ...values, json: false });
   return await withEnv(io, values, async (env) => {
     const progress = new Progress(io);
     const { signal, stop } = interrupts(io);

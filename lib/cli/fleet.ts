@@ -118,7 +118,11 @@ export function fleetFor(io: Io, v: FleetValues, hosts: string[], extra: OpenExt
 /** How {@linkcode fleetRun} reports a task's value. */
 export interface TaskReport<T> {
   /** One line for the host (after `host: `). */
-  describe(value: T): string;
+  describe?(value: T): string;
+  /** Prints a host's value instead of {@linkcode describe} (without `--json`). */
+  print?(host: string, value: T): Promise<void>;
+  /** Runs after the last host, before the summary (a gathered print). */
+  end?(): Promise<void>;
   /** The host's `--json` object (without `host`). */
   json(value: T): Record<string, unknown>;
   /** Whether the value is a success. */
@@ -153,11 +157,13 @@ export async function fleetRun<T>(
     } else if ("value" in e) {
       if (report.ok(e.value)) tally.ok.push(e.host);
       else tally.failed.push({ host: e.host, code: EXIT.failure, why: "failed" });
-      await line(
-        { host: e.host, ...report.json(e.value) },
-        `${e.host}: ${report.describe(e.value)}`,
-        "stdout",
-      );
+      if (v.json || !report.print) {
+        await line(
+          { host: e.host, ...report.json(e.value) },
+          `${e.host}: ${report.describe?.(e.value) ?? "ok"}`,
+          "stdout",
+        );
+      } else await report.print(e.host, e.value);
     } else {
       tally.error(e.host, e.error);
       await line(
@@ -168,9 +174,61 @@ export async function fleetRun<T>(
     }
   }
   await writer.flush();
+  await report.end?.();
   if (v.json) await io.stdout(enc.encode(JSON.stringify(tally.json()) + "\n"));
   else await say(io, `yonder: ${tally.line()}`);
   return tally.exitCode();
+}
+
+/** The most a text fan-out (cat, ls) keeps of one host's output. */
+export const TEXT_CAP = 8 * 1024 * 1024;
+
+/**
+ * A fan-out whose hosts each produce text (cat, ls): printed as `host: line` once the host is
+ * done, or gathered (`--gather`); `--json` carries it as `output` (or `output_base64`).
+ */
+export function fleetText(
+  io: Io,
+  v: FleetValues,
+  hosts: string[],
+  produce: (env: Environment, host: string) => Promise<Uint8Array>,
+): Promise<number> {
+  const writer = new LineWriter(io);
+  const gathered: { host: string; code: number; stdout: Uint8Array; stderr: Uint8Array }[] = [];
+  const prefix = !v["no-prefix"];
+  return fleetRun(io, v, hosts, produce, {
+    ok: () => true,
+    json: (b) => ({ ok: true, bytes: b.length, ...jsonText("output", b) }),
+    async print(host, bytes) {
+      if (v.gather) {
+        return void gathered.push({ host, code: 0, stdout: bytes, stderr: new Uint8Array(0) });
+      }
+      let start = 0;
+      while (start < bytes.length) {
+        const nl = bytes.indexOf(10, start);
+        const end = nl === -1 ? bytes.length : nl;
+        await writer.write("stdout", prefixed(prefix ? host : null, bytes.subarray(start, end)));
+        start = end + 1;
+      }
+    },
+    async end() {
+      await writer.flush();
+      if (v.gather) await printGathered(io, gatherResults(gathered));
+    },
+  });
+}
+
+/** Bytes as a JSON field: text when UTF-8, else base64 under `<name>_base64`. */
+function jsonText(name: string, b: Uint8Array): Record<string, string> {
+  try {
+    return { [name]: new TextDecoder("utf-8", { fatal: true }).decode(b) };
+  } catch {
+    let bin = "";
+    for (let i = 0; i < b.length; i += 0x8000) {
+      bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
+    }
+    return { [`${name}_base64`]: btoa(bin) };
+  }
 }
 
 /** How each host ended, for the summary and the exit status. */

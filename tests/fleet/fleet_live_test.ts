@@ -283,3 +283,48 @@ liveSshTest(
     assert.ok(warm < cold, `second fan-out ${warm} ms, first ${cold} ms`);
   },
 );
+
+liveSshTest(
+  "fan-out: cat and ls print host-prefixed lines or gather them; push to every host",
+  async () => {
+    await using a = await aliases(3);
+    if (!a) return;
+    const remote = (await a.fixture.remote("mktemp -d /tmp/yonder-fleet-files-XXXXXX")).stdout
+      .trim();
+    try {
+      await a.fixture.remote(`printf 'one\\ntwo\\n' > ${remote}/f.txt; touch ${remote}/g`);
+      let r = await a.cli("cat", "-r", "web[1-3]", `${remote}/f.txt`);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n").sort();
+      assert.deepEqual(lines, [
+        "web1: one",
+        "web1: two",
+        "web2: one",
+        "web2: two",
+        "web3: one",
+        "web3: two",
+      ]);
+      r = await a.cli("cat", "-r", "web[1-3]", "--gather", `${remote}/f.txt`);
+      assert.equal(r.stdout, "----- web[1-3] (3)\none\ntwo\n");
+      r = await a.cli("ls", "-r", "web[1-2]", "--json", remote);
+      const objs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(objs.length, 3);
+      assert.equal(objs[0].output, "f.txt\ng\n");
+      r = await a.cli("cat", "-r", "web[1-2],down1", `${remote}/f.txt`);
+      assert.equal(r.code, 255);
+      // The same tree to every host (one directory here, so the 2nd and 3rd find it unchanged).
+      await Deno.mkdir(`${a.dir}/tree`);
+      await Deno.writeTextFile(`${a.dir}/tree/x`, "x\n");
+      r = await a.cli("push", "-r", "web[1-3]", "--forks", "1", `${a.dir}/tree`, `${remote}/tree`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^web1: pushed 1 entr/m);
+      assert.match(r.stdout, /^web3: pushed 0 entries.*1 unchanged/m);
+      assert.equal((await a.fixture.remote(`cat ${remote}/tree/x`)).stdout, "x\n");
+      // The fan-out flags mean nothing on one host: refused.
+      r = await a.cli("cat", "-r", "web1", "--gather", `${remote}/f.txt`);
+      assert.equal(r.code, 2);
+    } finally {
+      await a.fixture.remote(`rm -rf ${remote}`);
+    }
+  },
+);
