@@ -340,7 +340,10 @@ class ChannelCall {
     try {
       await this.#over(pumps.outDone);
       await this.#closeLingering();
-      if (this.#status === null || o.carried) this.#drained.abort();
+      // A client still running (a master that carried the call and lives on) never closes its
+      // pipes: stop reading them. One that exited closes them once read to the end: read on, for
+      // its last output may still wait in the pipes behind a caller that held the reader back.
+      if (this.#status === null) this.#drained.abort();
       await pumps.all;
       o.status = this.#status ?? { code: -1, signal: null };
       this.#ctx.log(this.#status ? `ssh exited (code ${o.status.code})` : "call done");
