@@ -7,6 +7,7 @@ import { UsageError } from "../core/errors.ts";
 import type { Environment } from "../core/environment.ts";
 import { formatTarget, parseTarget } from "../core/target.ts";
 import { FLEET_FLAGS, FLEET_HELP, fleetExec, fleetHosts } from "./fleet.ts";
+import { resultJson } from "./_json.ts";
 import {
   checkConnectionFlags,
   CONNECTION_FLAGS,
@@ -47,33 +48,6 @@ Exit codes: the command's own; 124 timeout; 128+n interrupted by signal n; 255 c
 authenticate or lost the connection; 77 refused by the policy; 2 usage error.`;
 
 const enc = new TextEncoder();
-
-/** Encodes bytes for JSON: text when valid UTF-8, else base64 under `<name>_base64`. */
-export function jsonBytes(name: string, bytes: Uint8Array): Record<string, string> {
-  try {
-    return { [name]: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
-  } catch {
-    let bin = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    }
-    return { [`${name}_base64`]: btoa(bin) };
-  }
-}
-
-/** The `--json` object for a result. */
-export function resultJson(target: string, r: ExecResult): Record<string, unknown> {
-  return {
-    target,
-    code: r.code,
-    signal: r.signal,
-    timed_out: r.timedOut,
-    duration_ms: Math.round(r.durationMs * 10) / 10,
-    ...jsonBytes("stdout", r.stdout),
-    ...jsonBytes("stderr", r.stderr),
-    truncated: r.truncated,
-  };
-}
 
 async function printJson(io: Io, value: Record<string, unknown>): Promise<void> {
   await io.stdout(enc.encode(JSON.stringify(value) + "\n"));

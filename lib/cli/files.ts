@@ -5,6 +5,7 @@
 
 import { parseFlags } from "./_args.ts";
 import { basename, join } from "../util/path.ts";
+import { concat } from "../util/output.ts";
 import type { Environment } from "../core/environment.ts";
 import { FileError, UsageError } from "../core/errors.ts";
 import type { FileInfo, WriteFileOptions } from "../core/files.ts";
@@ -179,7 +180,7 @@ export async function catCommand(argv: string[], io: Io): Promise<number> {
     return await fleetText(io, values, hosts, async (env) => {
       const parts: Uint8Array[] = [];
       for (const path of positionals) parts.push(await env.readFile(path, { maxBytes: TEXT_CAP }));
-      return concatBytes(parts);
+      return concat(parts);
     });
   }
   manyHostsOnly(values);
@@ -285,17 +286,6 @@ function manyHostsOnly(
       hint: "Name several with -r @GROUP, -r h1,h2, -r 'web[1-3]' or --hosts FILE",
     });
   }
-}
-
-/** The parts, one after another. */
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Uploads `from` to `dest`, or into `dest` when that is a directory; the bytes and the path. */

@@ -10,6 +10,7 @@ import { SshConnectError, UsageError } from "../core/errors.ts";
 import { DEFAULT_FORKS, Fleet, type FleetEvent } from "../fleet/fleet.ts";
 import { expandHosts, foldHosts } from "../fleet/hosts.ts";
 import type { FlagSpec } from "./_args.ts";
+import { jsonBytes, resultJson } from "./_json.ts";
 import {
   type ConnValues,
   errorJson,
@@ -198,7 +199,7 @@ export function fleetText(
   const prefix = !v["no-prefix"];
   return fleetRun(io, v, hosts, produce, {
     ok: () => true,
-    json: (b) => ({ ok: true, bytes: b.length, ...jsonText("output", b) }),
+    json: (b) => ({ ok: true, bytes: b.length, ...jsonBytes("output", b) }),
     async print(host, bytes) {
       if (v.gather) {
         return void gathered.push({ host, code: 0, stdout: bytes, stderr: new Uint8Array(0) });
@@ -216,19 +217,6 @@ export function fleetText(
       if (v.gather) await printGathered(io, gatherResults(gathered));
     },
   });
-}
-
-/** Bytes as a JSON field: text when UTF-8, else base64 under `<name>_base64`. */
-function jsonText(name: string, b: Uint8Array): Record<string, string> {
-  try {
-    return { [name]: new TextDecoder("utf-8", { fatal: true }).decode(b) };
-  } catch {
-    let bin = "";
-    for (let i = 0; i < b.length; i += 0x8000) {
-      bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
-    }
-    return { [`${name}_base64`]: btoa(bin) };
-  }
 }
 
 /** How each host ended, for the summary and the exit status. */
@@ -472,7 +460,7 @@ export function execPrinter(
       if (e.kind === "line" && !v.json && !v.gather) {
         await writer.write(e.stream, prefixed(prefix ? e.host : null, e.line));
       } else if (e.kind === "done") {
-        const json = resultJsonFor(label(e.host), e.host, e.result);
+        const json = { host: e.host, ...resultJson(label(e.host), e.result) };
         if (v.json) await writer.write("stdout", enc.encode(JSON.stringify(json) + "\n"));
         if (v.gather) {
           gathered.push({
@@ -516,33 +504,6 @@ export function execPrinter(
 function errorLine(e: unknown): string {
   const err = e as { message?: string; hint?: string };
   return (err.message ?? String(e)).split("\n")[0]!;
-}
-
-/** A host's `--json` object: exec's fields plus `host`. */
-function resultJsonFor(target: string, host: string, r: ExecResult): Record<string, unknown> {
-  const dec = new TextDecoder("utf-8", { fatal: true });
-  const bytes = (name: string, b: Uint8Array) => {
-    try {
-      return { [name]: dec.decode(b) };
-    } catch {
-      let bin = "";
-      for (let i = 0; i < b.length; i += 0x8000) {
-        bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
-      }
-      return { [`${name}_base64`]: btoa(bin) };
-    }
-  };
-  return {
-    host,
-    target,
-    code: r.code,
-    signal: r.signal,
-    timed_out: r.timedOut,
-    duration_ms: Math.round(r.durationMs * 10) / 10,
-    ...bytes("stdout", r.stdout),
-    ...bytes("stderr", r.stderr),
-    truncated: r.truncated,
-  };
 }
 
 /** Runs `command` on `hosts` and prints as the flags ask; returns the exit status. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concat } from "../../util/output.ts";
+
 /**
  * Keeps the first `head` bytes of a stream and its last `tail` bytes (a ring), and counts all of
  * them: memory stays at `head + tail` whatever arrives.
@@ -117,17 +119,6 @@ export class HeadTail {
     );
     return { bytes, skipped: begin - at, next: begin + bytes.length };
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Bytes at the start of `b` that continue a UTF-8 character begun before it (at most 3). */
