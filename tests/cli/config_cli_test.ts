@@ -61,10 +61,11 @@ Deno.test("yonder hosts --json lists hosts with their groups, and groups", async
   });
 });
 
-Deno.test("-r @group needs one host; an unknown group and a bad config exit 2", async () => {
+Deno.test("-r @group needs one host where a command takes one; an unknown group and a bad config exit 2", async () => {
   await withConfig(CONFIG, async (file) => {
+    // get takes one host (exec, check, put, push, cat and ls fan out instead).
     let io = fakeIo({ HOME: "/nonexistent" });
-    assert.equal(await main(["exec", "--config", file, "-r", "@web", "--", "true"], io), 2);
+    assert.equal(await main(["get", "--config", file, "-r", "@web", "/etc/hostname", "-"], io), 2);
     assert.match(io.err(), /-r @web selects 2 hosts; this command runs on one/);
     assert.match(io.err(), /hint: Name one of them: web1, web2/);
     io = fakeIo({ HOME: "/nonexistent" });

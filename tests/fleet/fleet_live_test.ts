@@ -1,7 +1,7 @@
 /**
- * Fan-out against N "hosts": ssh_config aliases of one native sshd fixture (each alias sends
- * `YONDER_ALIAS` with its name, so a command can tell which host it runs as), plus an alias
- * whose port nothing listens on.
+ * Fan-out against N "hosts": one native sshd fixture listening on N loopback ports, an ssh_config
+ * alias per port (each alias also sends `YONDER_ALIAS` with its name, so a command can tell which
+ * host it runs as), plus an alias whose port nothing listens on.
  */
 import assert from "node:assert/strict";
 import { Fleet } from "../../lib/fleet/fleet.ts";
@@ -23,17 +23,34 @@ interface Aliases extends AsyncDisposable {
   ): Promise<{ code: number; stdout: string; stderr: string; ms: number }>;
 }
 
-/** A fixture and an ssh_config with `web1`…`webN` on it and `down1` on a closed port. */
+/** Ports nothing listens on now, as the kernel picks them. */
+function freePorts(n: number): number[] {
+  const ls = Array.from({ length: n }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const ports = ls.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of ls) l.close();
+  return ports;
+}
+
+/**
+ * A fixture listening on a port per host, an ssh_config with `web1`…`webN` (one port each) and
+ * `down1` on a port nothing listens on.
+ */
 async function aliases(n: number): Promise<Aliases | null> {
   if (Deno.env.get(TEST_HOST_ENV)) return null; // an external host: no aliases of ours
-  const fixture = await startSshd({ extraConfig: ["AcceptEnv YONDER_ALIAS"] });
+  const [closed, ...extra] = freePorts(n);
+  const fixture = await startSshd({
+    extraConfig: ["AcceptEnv YONDER_ALIAS", ...extra.map((p) => `ListenAddress 127.0.0.1:${p}`)],
+  });
+  const ports = [fixture.port, ...extra];
   const dir = await Deno.makeTempDir({ prefix: "yonder-fleet-" });
   const lines: string[] = [];
   for (let i = 1; i <= n; i++) {
     lines.push(
       `Host web${i}`,
       "  HostName 127.0.0.1",
-      `  Port ${fixture.port}`,
+      `  Port ${ports[i - 1]}`,
+      // One host key on every port: known_hosts names it by the fixture's first port.
+      `  HostKeyAlias [127.0.0.1]:${fixture.port}`,
       `  User ${fixture.user}`,
       `  IdentityFile ${fixture.identityFile}`,
       "  IdentitiesOnly yes",
@@ -41,10 +58,6 @@ async function aliases(n: number): Promise<Aliases | null> {
       `  SetEnv YONDER_ALIAS=web${i}`,
     );
   }
-  // A port from a listener just closed: nothing answers there.
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closed = (l.addr as Deno.NetAddr).port;
-  l.close();
   lines.push("Host down1", "  HostName 127.0.0.1", `  Port ${closed}`, `  User ${fixture.user}`);
   const config = `${dir}/ssh_config`;
   await Deno.writeTextFile(config, lines.join("\n") + "\n");
