@@ -30,7 +30,9 @@ Commands:
   mcp       serve the Model Context Protocol on stdio: exec, jobs, files, trees for agents
   approve   list and grant the approvals MCP servers wait for
 
-Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE.
+Run 'yonder <command> --help' for its options. The target comes from -r/--remote or $YONDER_REMOTE;
+exec, check, put, push, cat and ls also take many (-r @GROUP, -r h1,h2, -r 'web[1-5]', --hosts FILE).
+New here? yonder demo shows it all on a throwaway loopback sshd.
 
 Exit codes: the command's own; 124 timeout; 128+n signal n; 255 cannot reach or authenticate;
 77 refused by policy; 2 usage error.`;
