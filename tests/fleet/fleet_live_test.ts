@@ -226,6 +226,15 @@ liveSshTest(
   async () => {
     await using a = await aliases(3);
     if (!a) return;
+    // yonder's own control directories (/tmp/yonder-<16 hex>): none of this run may stay.
+    const controlDirs = async () => {
+      const names: string[] = [];
+      for await (const e of Deno.readDir("/tmp")) {
+        if (/^yonder-[0-9a-f]{16}$/.test(e.name)) names.push(e.name);
+      }
+      return names.sort().join(" ");
+    };
+    const before = await controlDirs();
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -262,6 +271,7 @@ liveSshTest(
     const ssh = await new Deno.Command("pgrep", { args: ["-f", a.config], stdout: "piped" })
       .output();
     assert.equal(dec.decode(ssh.stdout), "", "an ssh process of the run is left");
+    assert.equal(await controlDirs(), before, "a control directory of the run is left");
   },
 );
 
