@@ -5,6 +5,7 @@
  */
 
 import { UsageError } from "../core/errors.ts";
+import { freeTcpPorts } from "../util/net.ts";
 
 /** The loopback server. */
 export interface DemoSshd extends AsyncDisposable {
@@ -50,17 +51,6 @@ async function run(program: string, args: string[]): Promise<string> {
     );
   }
   return new TextDecoder().decode(out.stdout);
-}
-
-/** Free loopback ports, as the kernel picks them. */
-function freePorts(n: number): number[] {
-  const listeners = Array.from(
-    { length: n },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
 }
 
 /** Waits until `port` accepts a connection (sshd is up), or sshd exited. */
@@ -123,7 +113,7 @@ export async function startDemoSshd(sshd: string, hosts: number): Promise<DemoSs
       2,
     ).join(" ");
     await Deno.copyFile(`${dir}/client_ed25519.pub`, `${dir}/authorized_keys`);
-    const ports = freePorts(hosts);
+    const ports = freeTcpPorts(hosts);
     await Deno.writeTextFile(
       `${dir}/known_hosts`,
       ports.map((p) => `[127.0.0.1]:${p} ${hostPub}\n`).join(""),

@@ -7,6 +7,7 @@
  */
 
 import { UsageError, YonderError } from "../core/errors.ts";
+import { freeTcpPorts } from "../util/net.ts";
 
 /** A forwarding: local (-L), remote (-R) or dynamic SOCKS (-D). */
 export interface ForwardSpec {
@@ -95,13 +96,10 @@ export function forwardArg(spec: ForwardSpec, port = spec.port): string {
   return spec.kind === "dynamic" ? listen : `${listen}:${wrap(spec.host!)}:${spec.hostPort}`;
 }
 
-/** A free TCP port on `bind` here, as the kernel picks one. */
+/** A free TCP port on `bind` here (loopback for none, `localhost` or `*`). */
 function freeLocalPort(bind: string | undefined): number {
   const hostname = !bind || bind === "localhost" || bind === "*" ? "127.0.0.1" : bind;
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  return freeTcpPorts(1, hostname)[0]!;
 }
 
 /** What a forwarding needs of the master. */
