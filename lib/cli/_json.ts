@@ -1,6 +1,7 @@
 /** The JSON shapes the CLI prints: bytes as text or base64, an exec result. */
 
 import type { ExecResult } from "../core/environment.ts";
+import type { FileInfo } from "../core/files.ts";
 
 /** Encodes bytes for JSON: text when valid UTF-8, else base64 under `<name>_base64`. */
 export function jsonBytes(name: string, bytes: Uint8Array): Record<string, string> {
@@ -26,5 +27,16 @@ export function resultJson(target: string, r: ExecResult): Record<string, unknow
     ...jsonBytes("stdout", r.stdout),
     ...jsonBytes("stderr", r.stderr),
     truncated: r.truncated,
+  };
+}
+
+/** The `--json` object of a listing entry. */
+export function entryJson(e: FileInfo): Record<string, unknown> {
+  return {
+    name: e.name,
+    type: e.type,
+    size: e.size,
+    mode: e.mode.toString(8).padStart(4, "0"),
+    mtime: e.mtime.toISOString(),
   };
 }

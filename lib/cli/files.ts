@@ -6,6 +6,7 @@
 import { parseFlags } from "./_args.ts";
 import { basename, join } from "../util/path.ts";
 import { concat } from "../util/output.ts";
+import { entryJson } from "./_json.ts";
 import type { Environment } from "../core/environment.ts";
 import { FileError, UsageError } from "../core/errors.ts";
 import type { FileInfo, WriteFileOptions } from "../core/files.ts";
@@ -344,17 +345,6 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
     }
     return EXIT.ok;
   }, true);
-}
-
-/** The `--json` object of a listing entry. */
-export function entryJson(e: FileInfo): Record<string, unknown> {
-  return {
-    name: e.name,
-    type: e.type,
-    size: e.size,
-    mode: e.mode.toString(8).padStart(4, "0"),
-    mtime: e.mtime.toISOString(),
-  };
 }
 
 const TYPE_CHAR: Record<FileInfo["type"], string> = {

@@ -6,10 +6,10 @@
  */
 
 import { UsageError } from "../../core/errors.ts";
-import type { FileInfo } from "../../core/files.ts";
 import type { PullResult, TreeResult } from "../../core/tree_types.ts";
 import { toHex } from "../../util/hex.ts";
 import { probeAll } from "../check.ts";
+import { entryJson } from "../_json.ts";
 import { callContext, guarded, ok, type ToolDeps } from "./exec_tools.ts";
 import { base64, fromBase64, utf8 } from "./output.ts";
 import type { SdkServer, ToolExtra, ToolResult, Z } from "./sdk.ts";
@@ -136,17 +136,6 @@ async function writeTool(deps: ToolDeps, a: WriteArgs, extra: ToolExtra): Promis
     { host, path: a.path, bytes: bytes.length, sha256 },
     `wrote ${bytes.length} bytes to ${a.path}`,
   );
-}
-
-/** A FileInfo as a result entry. */
-function entry(f: FileInfo): Record<string, unknown> {
-  return {
-    name: f.name,
-    type: f.type,
-    size: f.size,
-    mode: f.mode.toString(8).padStart(4, "0"),
-    mtime: f.mtime.toISOString(),
-  };
 }
 
 function entryShape(z: Z) {
@@ -292,7 +281,7 @@ function registerListStat(server: SdkServer, z: Z, deps: ToolDeps): void {
           ...(a.recursive ? { recursive: true } : {}),
           ...(a.hidden ? { hidden: true } : {}),
         });
-        const entries = all.slice(0, LIST_CAP).map(entry);
+        const entries = all.slice(0, LIST_CAP).map(entryJson);
         const text = entries.map((e) => `${e.type === "dir" ? `${e.name}/` : e.name}\t${e.size}`)
           .join("\n");
         return ok(
@@ -320,7 +309,7 @@ function registerListStat(server: SdkServer, z: Z, deps: ToolDeps): void {
     guarded(async (a: { host?: string; path: string }, extra) => {
       const name = deps.hosts.resolve(a.host);
       const { env } = await deps.hosts.open(name);
-      const e = entry(await env.stat(a.path, { signal: extra.signal }));
+      const e = entryJson(await env.stat(a.path, { signal: extra.signal }));
       return ok(
         { host: name, path: a.path, ...e },
         `${a.path}: ${e.type}, ${e.size} bytes, mode ${e.mode}`,
