@@ -97,6 +97,22 @@ function askOnTty(io: Io, req: PolicyRequest, verdict: Verdict, host: string): P
   );
 }
 
+const loaded = new Map<string, Promise<Config>>();
+
+/**
+ * The config at `file`, read and checked once per process: a fan-out opens every host through
+ * here, and a YAML parse and schema check per host would be the same work fifty times.
+ */
+export function loadConfigOnce(file: string): Promise<Config> {
+  let p = loaded.get(file);
+  if (!p) {
+    p = loadConfig(file);
+    loaded.set(file, p);
+    p.catch(() => loaded.delete(file));
+  }
+  return p;
+}
+
 /** The one host `remote` names: a host, a target, or a group of exactly one. */
 function oneHost(config: Config, remote: string | undefined): string | undefined {
   if (!remote?.startsWith("@")) return remote === "" ? undefined : remote;
@@ -150,7 +166,7 @@ export async function openConfigured(
   extra: OpenExtra,
   file: string | null,
 ): Promise<{ env: Environment; defaults: ExecDefaults }> {
-  const config = file === null ? EMPTY_CONFIG : await loadConfig(file);
+  const config = file === null ? EMPTY_CONFIG : await loadConfigOnce(file);
   const r = resolveHost(
     config,
     oneHost(config, v.remote ?? io.env("YONDER_REMOTE")) ?? null,

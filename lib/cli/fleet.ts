@@ -83,8 +83,11 @@ export async function fleetHosts(io: Io, v: FleetValues): Promise<string[] | nul
     const { findConfig } = await import("../config/find.ts");
     const file = await findConfig({ flag: v.config, env: io.env });
     if (file === null) return null; // the single-host path says a group needs a config
-    const { loadConfig, selectHosts } = await import("../config/config.ts");
-    const hosts = selectHosts(await loadConfig(file), remote);
+    const [{ selectHosts }, { loadConfigOnce }] = await Promise.all([
+      import("../config/config.ts"),
+      import("./_config.ts"),
+    ]);
+    const hosts = selectHosts(await loadConfigOnce(file), remote);
     return hosts.length > 1 ? hosts : null;
   }
   const hosts = expandHosts(remote);
