@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { forwardArg, parseForward } from "../../lib/ssh/forward.ts";
 import { SshEnvironment } from "../../lib/ssh/environment.ts";
 import { liveSshTest, openLiveHost } from "../_live.ts";
-import { connFlags, MAIN } from "../cli/_run.ts";
+import { connFlags, hostEntry, MAIN } from "../cli/_run.ts";
 
 Deno.test("parseForward: ssh's -L/-R/-D syntax, IPv6 in brackets, bad ports refused", () => {
   assert.deepEqual(parseForward("local", "8080:localhost:80"), {
@@ -175,5 +175,46 @@ liveSshTest("yonder forward: prints the port, forwards until Ctrl-C, then lets g
     await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: info.port }));
   } finally {
     echo.close();
+  }
+});
+
+liveSshTest("yonder forward refuses a host the config fences (policy or audit)", async () => {
+  await using host = await openLiveHost();
+  const dir = await Deno.makeTempDir({ prefix: "yonder-forward-fenced-" });
+  try {
+    const config = `${dir}/yonder.yaml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        "hosts:",
+        ...hostEntry(host, "box"),
+        `audit: {path: ${JSON.stringify(`${dir}/a.jsonl`)}}`,
+        "",
+      ]
+        .join("\n"),
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "forward",
+        "--config",
+        config,
+        "-r",
+        "box",
+        "-L",
+        "0:127.0.0.1:22",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2);
+    assert.match(new TextDecoder().decode(out.stderr), /cannot forward ports/);
+    assert.equal(new TextDecoder().decode(out.stdout), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
